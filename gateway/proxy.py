@@ -1,0 +1,231 @@
+"""The request path: validate, resolve the model, pick a backend, forward, relay, record.
+
+Each step is small and delegates: :mod:`gateway.schemas` validates, :mod:`gateway.registry` knows the
+models, :mod:`gateway.routing` picks backends, :mod:`gateway.streaming` relays streams, and
+:mod:`gateway.ledger` writes the usage rows.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import msgspec
+from litestar import Request, Response
+from litestar.background_tasks import BackgroundTask
+from litestar.exceptions import HTTPException
+from litestar.response import Stream
+
+from gateway.call import Call
+from gateway.ledger import Ledger
+from gateway.registry import ModelEntry, Registry
+from gateway.routing import BackendMonitor, BackendState
+from gateway.schemas import ChatParams, Endpoint, parse_request
+from gateway.streaming import StreamRelay
+from gateway.upstream_errors import upstream_error
+from hub.auth.principal import Principal
+from hub.backends.models import ModelKind
+from hub.errors import HubError, error_response
+
+_encode = msgspec.json.Encoder()
+_decode_object = msgspec.json.Decoder(dict[str, Any])
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _ledger_status(http_status: int) -> str:
+    if http_status == 503:
+        return "unavailable"
+    if http_status >= 500:
+        return "upstream_error"
+    return "client_error"
+
+
+class Gateway:
+    """Forwards OpenAI requests of authenticated tenants to the best backend and books their usage."""
+
+    def __init__(self, *, registry: Registry, monitor: BackendMonitor, ledger: Ledger, http: httpx.AsyncClient) -> None:
+        self.registry = registry
+        self.monitor = monitor
+        self.ledger = ledger
+        self.http = http
+
+    async def forward(self, request: Request, endpoint: Endpoint) -> Response:
+        """Handle one inference request end to end."""
+        principal: Principal = request.user
+        call = Call(
+            request_id=f"req_{uuid.uuid4().hex}",
+            principal=principal,
+            endpoint=endpoint,
+            created_at=datetime.now(UTC),
+            started=time.perf_counter(),
+        )
+        try:
+            self.ledger.check_capacity()
+        except HubError as exc:
+            return self._error(call, exc, record=False)
+        try:
+            try:
+                body = await request.body()
+            except HTTPException as exc:  # body over the size limit, bad Content-Length
+                raise HubError(str(exc.detail), status_code=exc.status_code) from None
+            payload, params = parse_request(endpoint, body)
+            call.stream = bool(getattr(params, "stream", False))
+            model = self._resolve_model(principal, params.model, endpoint)
+            call.model = model.name
+            self._check_context_window(model, params)
+            payload["model"] = model.upstream_name
+            if call.stream:
+                payload["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
+                return await self._stream(call, model, params, _encode.encode(payload))
+            return await self._complete(call, model, _encode.encode(payload))
+        except HubError as exc:
+            return self._error(call, exc)
+
+    def _resolve_model(self, principal: Principal, name: str, endpoint: Endpoint) -> ModelEntry:
+        model = self.registry.models.get(name)
+        if model is None or not model.allowed_for(principal.tenant_id):
+            # One answer for "unknown" and "not yours", so the model list of other tenants does not leak.
+            raise HubError(
+                f"The model `{name}` does not exist or you do not have access to it.",
+                status_code=404,
+                code="model_not_found",
+                param="model",
+            )
+        wants_embedding = endpoint is Endpoint.EMBEDDINGS
+        if wants_embedding != (model.kind == ModelKind.EMBEDDING.value):
+            what = "an embedding model" if model.kind == ModelKind.EMBEDDING.value else "a generative model"
+            raise HubError(
+                f"The model `{name}` is {what} and does not support /v1/{endpoint.value.replace('.', '/')}",
+                param="model",
+                code="model_not_supported",
+            )
+        return model
+
+    def _check_context_window(self, model: ModelEntry, params: Any) -> None:
+        max_tokens = getattr(params, "max_tokens", None)
+        if isinstance(params, ChatParams):
+            max_tokens = params.max_completion_tokens or max_tokens
+            param = "max_completion_tokens" if params.max_completion_tokens else "max_tokens"
+        else:
+            param = "max_tokens"
+        if max_tokens is None:
+            return
+        window = model.max_model_len or self.monitor.context_window(model.upstream_name)
+        if window is not None and max_tokens >= window:
+            raise HubError(
+                f"{param}={max_tokens} does not fit the context window of `{model.name}` ({window} tokens, "
+                "prompt included)",
+                param=param,
+                code="context_length_exceeded",
+            )
+
+    async def _send(self, call: Call, model: ModelEntry, body: bytes, *, stream: bool) -> httpx.Response:
+        """Send to the best backend; on a connection failure try the next (nothing reached an engine)."""
+        for state in self.monitor.candidates(model.upstream_name):
+            headers = {"Content-Type": "application/json", "X-Request-Id": call.request_id}
+            if state.entry.api_key:
+                headers["Authorization"] = f"Bearer {state.entry.api_key}"
+            upstream_request = self.http.build_request(
+                "POST", state.entry.base_url + call.endpoint.path, content=body, headers=headers
+            )
+            state.in_flight += 1
+            try:
+                response = await self.http.send(upstream_request, stream=stream)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                state.in_flight -= 1
+                self.monitor.mark_down(state, f"{exc.__class__.__name__}: {exc}")
+                continue
+            except httpx.HTTPError as exc:
+                state.in_flight -= 1
+                call.backend = state
+                raise HubError(
+                    f"The model backend did not answer ({exc.__class__.__name__})",
+                    status_code=502,
+                    code="upstream_error",
+                    error_type="server_error",
+                ) from None
+            except BaseException:
+                state.in_flight -= 1
+                raise
+            call.backend = state
+            return response
+        raise HubError(
+            f"No backend for model `{model.name}` is reachable at the moment; try again later",
+            status_code=503,
+            code="backend_unavailable",
+            error_type="server_error",
+        )
+
+    async def _complete(self, call: Call, model: ModelEntry, body: bytes) -> Response:
+        response = await self._send(call, model, body, stream=False)
+        state = call.backend
+        try:
+            if response.status_code != 200:
+                raise upstream_error(response.status_code, response.content)
+            try:
+                data = _decode_object.decode(response.content)
+            except msgspec.DecodeError:
+                raise HubError(
+                    "The model backend sent an invalid answer",
+                    status_code=502,
+                    code="upstream_error",
+                    error_type="server_error",
+                ) from None
+        finally:
+            self._release(state)
+        call.take_usage(data.get("usage"))
+        data["model"] = model.name
+        self.ledger.add(call.entry("ok", 200))
+        return Response(
+            content=_encode.encode(data),
+            status_code=200,
+            media_type="application/json",
+            headers={"x-request-id": call.request_id},
+        )
+
+    async def _stream(self, call: Call, model: ModelEntry, params: Any, body: bytes) -> Response:
+        upstream = await self._send(call, model, body, stream=True)
+        state = call.backend
+        if upstream.status_code != 200:
+            try:
+                content = await upstream.aread()
+            finally:
+                await upstream.aclose()
+                self._release(state)
+            raise upstream_error(upstream.status_code, content)
+        options = params.stream_options
+
+        def finished(_relay: StreamRelay, outcome: str) -> None:
+            self._release(state)
+            status = 200 if outcome in ("ok", "client_disconnected") else 502
+            self.ledger.add(call.entry(outcome, status, None if outcome == "ok" else outcome))
+
+        relay = StreamRelay(
+            upstream=upstream,
+            call=call,
+            model_name=model.name,
+            client_wants_usage=bool(options and options.include_usage),
+            client_wants_continuous_usage=bool(options and options.continuous_usage_stats),
+            on_finish=finished,
+        )
+        return Stream(
+            relay.events(),
+            media_type="text/event-stream",
+            headers={**SSE_HEADERS, "x-request-id": call.request_id},
+            background=BackgroundTask(relay.finish),
+        )
+
+    @staticmethod
+    def _release(state: BackendState | None) -> None:
+        if state is not None:
+            state.in_flight -= 1
+
+    def _error(self, call: Call, exc: HubError, *, record: bool = True) -> Response:
+        if record:
+            self.ledger.add(call.entry(_ledger_status(exc.status_code), exc.status_code, exc.code))
+        response = error_response(exc)
+        response.headers["x-request-id"] = call.request_id
+        return response

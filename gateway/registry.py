@@ -1,0 +1,104 @@
+"""An in-memory snapshot of the model and backend registry, so the request path never asks the database.
+
+The snapshot is reloaded periodically (changes made through another replica) and at once when this
+replica's admin API changes the registry (the ``registry.changed`` event).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hub.backends.models import Backend, Model, ModelGrant, ModelVisibility
+
+log = logging.getLogger("kiverbund.gateway.registry")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """A model alias as the gateway serves it."""
+
+    id: UUID
+    name: str
+    upstream_name: str
+    kind: str
+    max_model_len: int | None
+    owned_by: str
+    created: int
+    visible_to_all: bool
+    granted: frozenset[UUID]
+
+    def allowed_for(self, tenant_id: UUID) -> bool:
+        """May this tenant call the model?"""
+        return self.visible_to_all or tenant_id in self.granted
+
+
+@dataclass(frozen=True, slots=True)
+class BackendEntry:
+    """A backend as the gateway routes to it."""
+
+    id: UUID
+    name: str
+    base_url: str
+    location: str
+    served_models: frozenset[str]
+    api_key: str | None
+    max_concurrency: int | None
+
+
+class Registry:
+    """The current models and enabled backends."""
+
+    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+        self._sessionmaker = sessionmaker
+        self.models: dict[str, ModelEntry] = {}
+        self.backends: dict[UUID, BackendEntry] = {}
+
+    async def reload(self) -> None:
+        """Read the registry from the database and swap it in atomically."""
+        async with self._sessionmaker() as session:
+            models = list((await session.execute(select(Model).where(Model.enabled.is_(True)))).scalars())
+            grants = (await session.execute(select(ModelGrant.model_id, ModelGrant.tenant_id))).all()
+            backends = list((await session.execute(select(Backend).where(Backend.enabled.is_(True)))).scalars())
+        granted: dict[UUID, set[UUID]] = {}
+        for model_id, tenant_id in grants:
+            granted.setdefault(model_id, set()).add(tenant_id)
+        self.models = {
+            m.name: ModelEntry(
+                id=m.id,
+                name=m.name,
+                upstream_name=m.upstream_name,
+                kind=m.kind,
+                max_model_len=m.max_model_len,
+                owned_by=m.owned_by,
+                created=int(m.created_at.timestamp()),
+                visible_to_all=m.visibility == ModelVisibility.ALL.value,
+                granted=frozenset(granted.get(m.id, ())),
+            )
+            for m in models
+        }
+        self.backends = {
+            b.id: BackendEntry(
+                id=b.id,
+                name=b.name,
+                base_url=b.base_url,
+                location=b.location,
+                served_models=frozenset(b.served_models),
+                api_key=b.api_key,
+                max_concurrency=b.max_concurrency,
+            )
+            for b in backends
+        }
+        log.debug("registry reloaded: %d models, %d backends", len(self.models), len(self.backends))
+
+    def visible_models(self, tenant_id: UUID) -> list[ModelEntry]:
+        """The models a tenant may call, sorted by name."""
+        return sorted((m for m in self.models.values() if m.allowed_for(tenant_id)), key=lambda m: m.name)
+
+    def backends_serving(self, upstream_name: str) -> list[BackendEntry]:
+        """Enabled backends that serve an upstream model name."""
+        return [b for b in self.backends.values() if upstream_name in b.served_models]

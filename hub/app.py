@@ -1,0 +1,101 @@
+"""The composition root: ``create_app()`` assembles the hub, its admin API and the gateway."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from hub.auth.keystore import KeyStore
+from hub.auth.middleware import ApiKeyAuthenticationMiddleware
+from hub.db import alchemy_config, create_engine, create_sessionmaker
+from hub.errors import handle_exception
+from hub.settings import Settings
+
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
+"""Routes anyone may call: probes and the OpenAPI document. Everything else needs a key."""
+
+
+def import_models() -> None:
+    """Import every ORM model so the metadata (and Alembic) knows all tables."""
+    import hub.audit.models
+    import hub.backends.models
+    import hub.tenants.models
+    import hub.usage.models  # noqa: F401
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="KI-Verbund",
+        version="0.1.0",
+        description="Shared, self-hosted AI for German public administration: OpenAI-compatible gateway and "
+        "admin API. Errors use OpenAI's envelope {error: {message, type, param, code}}.",
+        components=Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="Hub API key")}
+        ),
+        security=[{"bearer": []}],
+        # Render plugins load JavaScript from a CDN; the JSON document at /schema/openapi.json is enough.
+        render_plugins=[],
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the hub application from ``settings`` (default: the environment)."""
+    from gateway.controllers import InferenceController, UsageController
+    from gateway.lifecycle import gateway_lifespan, on_registry_changed
+    from hub.audit.controllers import AuditController
+    from hub.backends.controllers import BackendController, ModelController
+    from hub.health import HealthController
+    from hub.tenants.controllers import KeyController, TenantController
+    from hub.usage.controllers import ChargebackController
+
+    import_models()
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every upstream request (URL included) at INFO; that is noise on the hot path.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+
+    @asynccontextmanager
+    async def database_lifespan(_app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            InferenceController,
+            UsageController,
+            TenantController,
+            KeyController,
+            BackendController,
+            ModelController,
+            AuditController,
+            ChargebackController,
+        ],
+        plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
+        middleware=[DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS)],
+        exception_handlers={Exception: handle_exception},
+        lifespan=[database_lifespan, gateway_lifespan],
+        listeners=[on_registry_changed],
+        state=State(
+            {
+                "settings": settings,
+                "sessionmaker": sessionmaker,
+                "key_store": KeyStore(sessionmaker, settings.key_cache_ttl_s),
+            }
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=_openapi(),
+        debug=settings.debug,
+    )

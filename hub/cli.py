@@ -1,0 +1,380 @@
+"""The ``kiverbund`` command line: serve, migrate, and manage tenants, keys, backends and models.
+
+Every change made here goes through the same services as the admin API and is audited as
+``cli:<os user>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.audit.services import Actor
+from hub.backends.models import ModelKind, ModelVisibility
+from hub.backends.schemas import BackendCreate, ModelCreate
+from hub.backends.services import BackendService, ModelService
+from hub.db import MIGRATIONS_DIR, create_engine, create_sessionmaker
+from hub.errors import HubError
+from hub.settings import Settings
+from hub.tenants.models import KeyRole, TenantKind
+from hub.tenants.schemas import KeyCreate, TenantCreate
+from hub.tenants.services import ApiKeyService, TenantService
+from hub.usage.services import chargeback_csv, month_bounds
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def _session() -> AsyncIterator[AsyncSession]:
+    engine = create_engine(Settings.from_env())
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
+
+
+def _run(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with _session() as session:
+            return await action(session)
+
+    try:
+        return asyncio.run(main())
+    except HubError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+@click.group()
+def main() -> None:
+    """KI-Verbund hub: shared, self-hosted AI for public administration."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default KIVERBUND_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default KIVERBUND_PORT or 8080).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default KIVERBUND_WORKERS or 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the hub (admin API and OpenAI-compatible gateway)."""
+    import uvicorn
+
+    settings = Settings.from_env()
+    uvicorn.run(
+        "hub.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        # Access logs carry paths and client addresses only, never bodies; off by default to keep
+        # the hot path lean. Turn on with KIVERBUND_LOG_LEVEL=debug if needed.
+        access_log=settings.log_level == "debug",
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic ``upgrade head``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    command.upgrade(Config(str(Path(MIGRATIONS_DIR) / "alembic.ini")), "head")
+    click.echo("database is up to date", err=True)
+
+
+# --- tenants ------------------------------------------------------------------------------------
+
+
+@main.group()
+def tenant() -> None:
+    """Manage tenants (municipalities and the state)."""
+
+
+@tenant.command("create")
+@click.argument("name")
+@click.option("--state", "land", required=True, help="The Land, e.g. Mecklenburg-Vorpommern.")
+@click.option("--ags", default=None, help="Amtlicher Gemeindeschlüssel (8 digits); required for municipalities.")
+@click.option("--kind", type=click.Choice([k.value for k in TenantKind]), default=TenantKind.MUNICIPALITY.value)
+def tenant_create(name: str, land: str, ags: str | None, kind: str) -> None:
+    """Create a tenant."""
+    import msgspec
+
+    try:
+        data = msgspec.convert({"name": name, "state": land, "ags": ags, "kind": kind}, TenantCreate)
+    except msgspec.ValidationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        t = await TenantService(session=session).create_tenant(data, Actor.cli())
+        return {"id": t.id, "name": t.name, "kind": t.kind, "ags": t.ags, "state": t.state}
+
+    _echo_json(_run(action))
+
+
+@tenant.command("list")
+def tenant_list() -> None:
+    """List tenants."""
+
+    async def action(session: AsyncSession) -> list[dict[str, Any]]:
+        rows = await TenantService(session=session).get_many()
+        return [{"id": t.id, "name": t.name, "kind": t.kind, "ags": t.ags, "enabled": t.enabled} for t in rows]
+
+    _echo_json(_run(action))
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def key() -> None:
+    """Issue, list and revoke API keys."""
+
+
+@key.command("issue")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
+@click.option("--role", type=click.Choice([r.value for r in KeyRole]), default=KeyRole.CLIENT.value)
+@click.option("--label", default="", help="What the key is for, e.g. 'Bürgerchat'.")
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the key as JSON (with the secret).")
+def key_issue(tenant_name: str, role: str, label: str, expires_in_days: int | None, as_json: bool) -> None:
+    """Issue a key. The secret is printed once and stored only as a hash."""
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        t = await TenantService(session=session).get_by_name(tenant_name)
+        k, new = await ApiKeyService(session=session).issue(
+            t, KeyCreate(label=label, role=KeyRole(role), expires_at=expires_at), Actor.cli()
+        )
+        return {
+            "id": k.id,
+            "tenant": t.name,
+            "prefix": k.prefix,
+            "role": k.role,
+            "expires_at": k.expires_at,
+            "secret": new.secret,
+        }
+
+    issued = _run(action)
+    if as_json:
+        _echo_json(issued)
+    else:
+        click.echo(f"Key {issued['prefix']} ({issued['role']}) for {issued['tenant']}; shown only now:", err=True)
+        click.echo(issued["secret"])
+
+
+@key.command("revoke")
+@click.argument("prefix")
+def key_revoke(prefix: str) -> None:
+    """Revoke the key with the visible PREFIX (e.g. kvb_1a2b3c4d)."""
+
+    async def action(session: AsyncSession) -> str:
+        keys = ApiKeyService(session=session)
+        k = await keys.revoke((await keys.get_by_prefix(prefix)).id, Actor.cli())
+        return f"revoked {k.prefix} at {k.revoked_at}"
+
+    click.echo(_run(action))
+
+
+@key.command("list")
+@click.option("--tenant", "tenant_name", required=True)
+def key_list(tenant_name: str) -> None:
+    """List a tenant's keys (never their secrets)."""
+
+    async def action(session: AsyncSession) -> list[dict[str, Any]]:
+        t = await TenantService(session=session).get_by_name(tenant_name)
+        from hub.tenants.models import ApiKey
+
+        rows = await ApiKeyService(session=session).get_many(ApiKey.tenant_id == t.id)
+        return [
+            {
+                "prefix": k.prefix,
+                "role": k.role,
+                "label": k.label,
+                "expires_at": k.expires_at,
+                "revoked_at": k.revoked_at,
+            }
+            for k in rows
+        ]
+
+    _echo_json(_run(action))
+
+
+# --- backends and models -----------------------------------------------------------------------
+
+
+@main.group()
+def backend() -> None:
+    """Register and list vLLM backends."""
+
+
+@backend.command("register")
+@click.option("--name", required=True)
+@click.option("--url", "base_url", required=True, help="Root URL of the vLLM server, e.g. http://gpu1:8000")
+@click.option("--location", required=True, help="Data-residency label, e.g. DE-MV-Schwerin")
+@click.option("--operator", default="", help="Who runs the server.")
+@click.option("--served-model", "served", multiple=True, help="Served model name; default: ask the server.")
+@click.option("--api-key", default=None, help="Key the server expects (vLLM --api-key).")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=None)
+def backend_register(
+    name: str,
+    base_url: str,
+    location: str,
+    operator: str,
+    served: tuple[str, ...],
+    api_key: str | None,
+    max_concurrency: int | None,
+) -> None:
+    """Register a vLLM server."""
+    import msgspec
+
+    try:
+        data = msgspec.convert(
+            {
+                "name": name,
+                "base_url": base_url,
+                "location": location,
+                "operator": operator,
+                "served_models": list(served) or None,
+                "api_key": api_key,
+                "max_concurrency": max_concurrency,
+            },
+            BackendCreate,
+        )
+    except msgspec.ValidationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            b = await BackendService(session=session).register(data, Actor.cli(), http)
+        return {
+            "id": b.id,
+            "name": b.name,
+            "base_url": b.base_url,
+            "location": b.location,
+            "served_models": b.served_models,
+        }
+
+    _echo_json(_run(action))
+
+
+@backend.command("list")
+def backend_list() -> None:
+    """List backends."""
+
+    async def action(session: AsyncSession) -> list[dict[str, Any]]:
+        rows = await BackendService(session=session).get_many()
+        return [
+            {
+                "id": b.id,
+                "name": b.name,
+                "base_url": b.base_url,
+                "location": b.location,
+                "served_models": b.served_models,
+                "enabled": b.enabled,
+            }
+            for b in rows
+        ]
+
+    _echo_json(_run(action))
+
+
+@main.group()
+def model() -> None:
+    """Publish models to tenants."""
+
+
+@model.command("add")
+@click.argument("name")
+@click.option("--upstream", default=None, help="Served model name on the backends (default: NAME).")
+@click.option("--kind", type=click.Choice([k.value for k in ModelKind]), default=ModelKind.CHAT.value)
+@click.option("--visibility", type=click.Choice([v.value for v in ModelVisibility]), default="all")
+@click.option("--max-model-len", type=click.IntRange(min=1), default=None)
+@click.option("--description", default="")
+def model_add(
+    name: str, upstream: str | None, kind: str, visibility: str, max_model_len: int | None, description: str
+) -> None:
+    """Publish a model alias."""
+    data = ModelCreate(
+        name=name,
+        upstream_name=upstream,
+        kind=ModelKind(kind),
+        visibility=ModelVisibility(visibility),
+        max_model_len=max_model_len,
+        description=description,
+    )
+
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        m = await ModelService(session=session).publish(data, Actor.cli())
+        return {"id": m.id, "name": m.name, "upstream_name": m.upstream_name, "kind": m.kind}
+
+    _echo_json(_run(action))
+
+
+@model.command("grant")
+@click.argument("name")
+@click.option("--tenant", "tenant_name", required=True)
+def model_grant(name: str, tenant_name: str) -> None:
+    """Let a tenant use a model whose visibility is 'granted'."""
+
+    async def action(session: AsyncSession) -> str:
+        models = ModelService(session=session)
+        m = await models.get_by_name(name)
+        t = await TenantService(session=session).get_by_name(tenant_name)
+        await models.grant(m.id, t.id, Actor.cli())
+        return f"{t.name} may use {m.name}"
+
+    click.echo(_run(action))
+
+
+@model.command("list")
+def model_list() -> None:
+    """List models."""
+
+    async def action(session: AsyncSession) -> list[dict[str, Any]]:
+        rows = await ModelService(session=session).get_many()
+        return [
+            {
+                "name": m.name,
+                "upstream_name": m.upstream_name,
+                "kind": m.kind,
+                "visibility": m.visibility,
+                "enabled": m.enabled,
+            }
+            for m in rows
+        ]
+
+    _echo_json(_run(action))
+
+
+# --- usage --------------------------------------------------------------------------------------
+
+
+@main.command("chargeback")
+@click.option("--month", required=True, help="YYYY-MM (Europe/Berlin).")
+def chargeback(month: str) -> None:
+    """Print the monthly per-tenant usage as CSV."""
+    try:
+        month_bounds(month)
+    except ValueError:
+        raise click.ClickException("month must look like 2026-11") from None
+    sys.stdout.write(_run(lambda session: chargeback_csv(session, month)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Dependency providers shared by the hub's controllers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.audit.services import Actor
+from hub.auth.principal import Principal
+from hub.backends.services import BackendService, ModelService
+from hub.tenants.services import ApiKeyService, TenantService
+
+
+def provide_actor(request: Request[Principal, Any, Any]) -> Actor:
+    """The audit actor of the current request."""
+    return Actor.of(request.user)
+
+
+async def provide_tenant_service(db_session: AsyncSession) -> TenantService:
+    """Tenant service on the request's session."""
+    return TenantService(session=db_session)
+
+
+async def provide_key_service(db_session: AsyncSession) -> ApiKeyService:
+    """API key service on the request's session."""
+    return ApiKeyService(session=db_session)
+
+
+async def provide_backend_service(db_session: AsyncSession) -> BackendService:
+    """Backend service on the request's session."""
+    return BackendService(session=db_session)
+
+
+async def provide_model_service(db_session: AsyncSession) -> ModelService:
+    """Model service on the request's session."""
+    return ModelService(session=db_session)

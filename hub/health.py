@@ -1,0 +1,33 @@
+"""Public liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.exceptions import ServiceUnavailableException
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class HealthController(Controller):
+    """Probes for load balancers and orchestrators; public, no data."""
+
+    path = ""
+    tags = ["Health"]
+
+    @get("/health", exclude_from_auth=True, operation_id="Health", security=[])
+    async def health(self) -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @get("/ready", exclude_from_auth=True, operation_id="Ready", security=[])
+    async def ready(self, request: Request, db_session: AsyncSession) -> dict[str, Any]:
+        """The database answers; lists how many backends are healthy."""
+        try:
+            await db_session.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise ServiceUnavailableException("database not reachable") from exc
+        gateway = getattr(request.app.state, "gateway", None)
+        healthy = sum(1 for s in gateway.monitor.states.values() if s.healthy) if gateway else 0
+        return {"status": "ready", "healthy_backends": healthy}

@@ -1,0 +1,122 @@
+"""Admin API for tenants and their API keys (operators only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.audit.services import Actor
+from hub.auth.guards import operator_only
+from hub.deps import provide_actor, provide_key_service, provide_tenant_service
+from hub.tenants.models import ApiKey, Tenant
+from hub.tenants.schemas import KeyCreate, KeyIssued, KeyRead, TenantCreate, TenantRead, TenantUpdate
+from hub.tenants.services import ApiKeyService, TenantService
+
+TenantId = Annotated[UUID, Parameter(title="Tenant id")]
+KeyId = Annotated[UUID, Parameter(title="API key id")]
+
+
+def tenant_read(tenant: Tenant) -> TenantRead:
+    """Schema view of a tenant."""
+    return msgspec.convert(tenant, TenantRead, from_attributes=True)
+
+
+def key_read(key: ApiKey) -> KeyRead:
+    """Schema view of a key (never the secret)."""
+    return msgspec.convert(key, KeyRead, from_attributes=True)
+
+
+_DEPENDENCIES = {
+    "tenants": Provide(provide_tenant_service),
+    "keys": Provide(provide_key_service),
+    "actor": Provide(provide_actor, sync_to_thread=False),
+}
+
+
+class TenantController(Controller):
+    """Municipalities and the state as tenants of the hub."""
+
+    path = "/api/admin/tenants"
+    guards = [operator_only]
+    dependencies = _DEPENDENCIES
+    tags = ["Admin: tenants and keys"]
+
+    @get("/", operation_id="ListTenants")
+    async def list_tenants(self, tenants: TenantService) -> list[TenantRead]:
+        """All tenants, by name."""
+        return [tenant_read(t) for t in await tenants.get_many(order_by=[Tenant.name.asc()])]
+
+    @post("/", operation_id="CreateTenant")
+    async def create_tenant(self, tenants: TenantService, actor: Actor, data: TenantCreate) -> TenantRead:
+        """Create a tenant (a municipality needs its AGS)."""
+        return tenant_read(await tenants.create_tenant(data, actor))
+
+    @get("/{tenant_id:uuid}", operation_id="GetTenant")
+    async def get_tenant(self, tenants: TenantService, tenant_id: TenantId) -> TenantRead:
+        """One tenant."""
+        return tenant_read(await tenants.get(tenant_id))
+
+    @patch("/{tenant_id:uuid}", operation_id="UpdateTenant")
+    async def update_tenant(
+        self,
+        request: Request,
+        db_session: AsyncSession,
+        tenants: TenantService,
+        actor: Actor,
+        tenant_id: TenantId,
+        data: TenantUpdate,
+    ) -> TenantRead:
+        """Rename, move or disable a tenant. Disabling takes effect on this replica at once."""
+        tenant = await tenants.update_tenant(tenant_id, data, actor)
+        view = tenant_read(tenant)
+        await db_session.commit()
+        request.app.state.key_store.clear()
+        return view
+
+    @get("/{tenant_id:uuid}/keys", operation_id="ListTenantKeys")
+    async def list_keys(self, tenants: TenantService, keys: ApiKeyService, tenant_id: TenantId) -> list[KeyRead]:
+        """A tenant's keys, without secrets."""
+        await tenants.get(tenant_id)
+        return [
+            key_read(k) for k in await keys.get_many(ApiKey.tenant_id == tenant_id, order_by=[ApiKey.created_at.asc()])
+        ]
+
+    @post("/{tenant_id:uuid}/keys", operation_id="IssueTenantKey")
+    async def issue_key(
+        self, tenants: TenantService, keys: ApiKeyService, actor: Actor, tenant_id: TenantId, data: KeyCreate
+    ) -> KeyIssued:
+        """Issue a key. The secret is in this answer only; it is stored hashed."""
+        tenant = await tenants.get(tenant_id)
+        key, new = await keys.issue(tenant, data, actor)
+        return KeyIssued(**msgspec.structs.asdict(key_read(key)), secret=new.secret)
+
+
+class KeyController(Controller):
+    """Actions on single keys."""
+
+    path = "/api/admin/keys"
+    guards = [operator_only]
+    dependencies = _DEPENDENCIES
+    tags = ["Admin: tenants and keys"]
+
+    @post("/{key_id:uuid}/revoke", status_code=200, operation_id="RevokeKey")
+    async def revoke_key(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        keys: ApiKeyService,
+        actor: Actor,
+        key_id: KeyId,
+    ) -> KeyRead:
+        """Revoke a key. It stops working on this replica at once, on others within the key cache TTL."""
+        key = await keys.revoke(key_id, actor)
+        view = key_read(key)
+        await db_session.commit()
+        request.app.state.key_store.forget(key.key_hash)
+        return view

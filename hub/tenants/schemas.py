@@ -1,0 +1,73 @@
+"""Request and response shapes of the tenant and key admin API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from hub.tenants.models import KeyRole, TenantKind
+
+TenantName = Annotated[str, Meta(min_length=1, max_length=200)]
+Ags = Annotated[str, Meta(pattern=r"^\d{8}$", description="Amtlicher Gemeindeschlüssel, 8 digits")]
+StateName = Annotated[str, Meta(min_length=2, max_length=60)]
+Label = Annotated[str, Meta(max_length=200)]
+
+
+class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A new tenant. Municipalities need their AGS."""
+
+    name: TenantName
+    state: StateName
+    kind: TenantKind = TenantKind.MUNICIPALITY
+    ags: Ags | None = None
+
+
+class TenantUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Fields of a tenant that may change."""
+
+    name: TenantName | UnsetType = UNSET
+    state: StateName | UnsetType = UNSET
+    enabled: bool | UnsetType = UNSET
+
+
+class TenantRead(msgspec.Struct):
+    """A tenant as the admin API shows it."""
+
+    id: UUID
+    name: str
+    kind: str
+    ags: str | None
+    state: str
+    enabled: bool
+    created_at: datetime
+
+
+class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A new API key for a tenant."""
+
+    label: Label = ""
+    role: KeyRole = KeyRole.CLIENT
+    expires_at: datetime | None = None
+
+
+class KeyRead(msgspec.Struct):
+    """An API key without its secret."""
+
+    id: UUID
+    tenant_id: UUID
+    label: str
+    prefix: str
+    role: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+
+class KeyIssued(KeyRead):
+    """A just-issued key. ``secret`` is shown this once and never stored."""
+
+    secret: str = ""

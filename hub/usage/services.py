@@ -1,0 +1,173 @@
+"""Writing the usage ledger in batches and reading it back (tenant view, operator chargeback)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.tenants.models import Tenant
+from hub.usage.models import UsageDaily, UsageRecord
+
+BERLIN = ZoneInfo("Europe/Berlin")
+"""Days and months of the ledger are German calendar days, as municipal budgets are."""
+
+
+@dataclass(slots=True)
+class UsageEntry:
+    """What the gateway knows about one finished request (no prompt or completion text)."""
+
+    request_id: str
+    created_at: datetime
+    tenant_id: UUID
+    api_key_id: UUID | None
+    endpoint: str
+    model: str | None
+    backend_id: UUID | None
+    stream: bool
+    status: str
+    http_status: int
+    error_code: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    ttft_ms: float | None
+
+
+def berlin_day(moment: datetime) -> date:
+    """The calendar day in Germany of an aware timestamp."""
+    return moment.astimezone(BERLIN).date()
+
+
+async def write_usage(session: AsyncSession, entries: Sequence[UsageEntry]) -> None:
+    """Insert the rows and add them to the daily aggregates, in the caller's transaction.
+
+    The aggregates are upserted with one statement per (day, tenant, model), so several gateway
+    replicas can write at the same time without losing increments.
+    """
+    if not entries:
+        return
+    session.add_all(
+        [
+            UsageRecord(
+                request_id=e.request_id,
+                created_at=e.created_at,
+                tenant_id=e.tenant_id,
+                api_key_id=e.api_key_id,
+                endpoint=e.endpoint,
+                model=e.model,
+                backend_id=e.backend_id,
+                stream=e.stream,
+                status=e.status,
+                http_status=e.http_status,
+                error_code=e.error_code,
+                prompt_tokens=e.prompt_tokens,
+                completion_tokens=e.completion_tokens,
+                latency_ms=e.latency_ms,
+                ttft_ms=e.ttft_ms,
+            )
+            for e in entries
+        ]
+    )
+    totals: dict[tuple[date, UUID, str], list[int]] = {}
+    for e in entries:
+        bucket = totals.setdefault((berlin_day(e.created_at), e.tenant_id, e.model or ""), [0, 0, 0, 0])
+        bucket[0] += 1
+        bucket[1] += 0 if e.status == "ok" else 1
+        bucket[2] += e.prompt_tokens
+        bucket[3] += e.completion_tokens
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    rows = [
+        {"day": d, "tenant_id": t, "model": m, "requests": r, "errors": er, "prompt_tokens": p, "completion_tokens": c}
+        for (d, t, m), (r, er, p, c) in totals.items()
+    ]
+    stmt = insert(UsageDaily).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day", "tenant_id", "model"],
+        set_={
+            "requests": UsageDaily.requests + stmt.excluded.requests,
+            "errors": UsageDaily.errors + stmt.excluded.errors,
+            "prompt_tokens": UsageDaily.prompt_tokens + stmt.excluded.prompt_tokens,
+            "completion_tokens": UsageDaily.completion_tokens + stmt.excluded.completion_tokens,
+        },
+    )
+    await session.execute(stmt)
+
+
+async def daily_usage(session: AsyncSession, tenant_id: UUID, start: date, end: date) -> list[UsageDaily]:
+    """A tenant's daily aggregates for ``start`` to ``end`` inclusive."""
+    stmt = (
+        select(UsageDaily)
+        .where(UsageDaily.tenant_id == tenant_id, UsageDaily.day >= start, UsageDaily.day <= end)
+        .order_by(UsageDaily.day, UsageDaily.model)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def recent_requests(
+    session: AsyncSession, tenant_id: UUID, *, limit: int = 100, request_id: str | None = None
+) -> list[UsageRecord]:
+    """A tenant's newest ledger rows (or the one with ``request_id``)."""
+    stmt = select(UsageRecord).where(UsageRecord.tenant_id == tenant_id)
+    if request_id is not None:
+        stmt = stmt.where(UsageRecord.request_id == request_id)
+    stmt = stmt.order_by(UsageRecord.created_at.desc(), UsageRecord.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """First and last day of ``YYYY-MM``; raises ``ValueError`` on a malformed month."""
+    first = datetime.strptime(month, "%Y-%m").date().replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
+CHARGEBACK_COLUMNS = (
+    "month",
+    "tenant_id",
+    "tenant_name",
+    "ags",
+    "model",
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+)
+
+
+async def chargeback_csv(session: AsyncSession, month: str) -> str:
+    """The monthly chargeback table: one line per tenant and model, from the daily aggregates."""
+    first, last = month_bounds(month)
+    stmt = (
+        select(
+            UsageDaily.tenant_id,
+            Tenant.name,
+            Tenant.ags,
+            UsageDaily.model,
+            func.sum(UsageDaily.requests),
+            func.sum(UsageDaily.errors),
+            func.sum(UsageDaily.prompt_tokens),
+            func.sum(UsageDaily.completion_tokens),
+        )
+        .join(Tenant, Tenant.id == UsageDaily.tenant_id)
+        .where(UsageDaily.day >= first, UsageDaily.day <= last)
+        .group_by(UsageDaily.tenant_id, Tenant.name, Tenant.ags, UsageDaily.model)
+        .order_by(Tenant.name, UsageDaily.model)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CHARGEBACK_COLUMNS)
+    for tenant_id, name, ags, model, requests, errors, prompt, completion in await session.execute(stmt):
+        writer.writerow(
+            [month, tenant_id, name, ags or "", model, requests, errors, prompt, completion, prompt + completion]
+        )
+    return out.getvalue()
