@@ -6,8 +6,8 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.proxy import Gateway
@@ -32,22 +32,24 @@ class InferenceController(Controller):
     tags = ["OpenAI-compatible"]
 
     @post("/chat/completions", status_code=200, operation_id="createChatCompletion")
-    async def chat_completions(self, request: Request, gateway: Gateway) -> Response:
+    async def chat_completions(self, request: Request, gateway: NamedDependency[Gateway]) -> Response:
         """Create a chat completion (streaming or not), exactly as OpenAI's API does."""
         return await gateway.forward(request, Endpoint.CHAT)
 
     @post("/completions", status_code=200, operation_id="createCompletion")
-    async def completions(self, request: Request, gateway: Gateway) -> Response:
+    async def completions(self, request: Request, gateway: NamedDependency[Gateway]) -> Response:
         """Create a text completion (legacy OpenAI API)."""
         return await gateway.forward(request, Endpoint.COMPLETIONS)
 
     @post("/embeddings", status_code=200, operation_id="createEmbedding")
-    async def embeddings(self, request: Request, gateway: Gateway) -> Response:
+    async def embeddings(self, request: Request, gateway: NamedDependency[Gateway]) -> Response:
         """Create embeddings."""
         return await gateway.forward(request, Endpoint.EMBEDDINGS)
 
     @get("/models", operation_id="listModels")
-    async def list_models(self, request: Request[Principal, Any, Any], gateway: Gateway) -> dict[str, Any]:
+    async def list_models(
+        self, request: Request[Principal, Any, Any], gateway: NamedDependency[Gateway]
+    ) -> dict[str, Any]:
         """The models the caller's tenant may use."""
         return {
             "object": "list",
@@ -56,7 +58,7 @@ class InferenceController(Controller):
 
     @get("/models/{model_id:path}", operation_id="retrieveModel")
     async def retrieve_model(
-        self, request: Request[Principal, Any, Any], gateway: Gateway, model_id: str
+        self, request: Request[Principal, Any, Any], gateway: NamedDependency[Gateway], model_id: FromPath[str]
     ) -> dict[str, Any]:
         """One model, if the caller's tenant may use it."""
         name = model_id.lstrip("/")
@@ -71,7 +73,7 @@ class InferenceController(Controller):
         return _model_object(model, gateway)
 
 
-def _model_object(model: Any, gateway: Gateway) -> dict[str, Any]:
+def _model_object(model: Any, gateway: NamedDependency[Gateway]) -> dict[str, Any]:
     window = model.max_model_len or gateway.monitor.context_window(model.upstream_name)
     return {
         "id": model.name,
@@ -94,7 +96,7 @@ class UsageController(Controller):
     async def usage(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
+        db_session: NamedDependency[AsyncSession],
         start: Annotated[date | None, Parameter(description="First day (Europe/Berlin), default: 1st of month")] = None,
         end: Annotated[date | None, Parameter(description="Last day (Europe/Berlin), default: today")] = None,
     ) -> dict[str, Any]:
@@ -137,7 +139,7 @@ class UsageController(Controller):
     async def requests(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
+        db_session: NamedDependency[AsyncSession],
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
         request_id: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> dict[str, Any]:

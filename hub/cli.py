@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.services import Actor
 from hub.backends.models import ModelKind, ModelVisibility
-from hub.backends.schemas import BackendCreate, ModelCreate
+from hub.backends.schemas import BackendCreate, BackendUpdate, ModelCreate
 from hub.backends.services import BackendService, ModelService
 from hub.db import MIGRATIONS_DIR, create_engine, create_sessionmaker
 from hub.errors import HubError
@@ -358,6 +358,64 @@ def model_list() -> None:
             }
             for m in rows
         ]
+
+    _echo_json(_run(action))
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+DEMO_STATE, DEMO_TENANT, DEMO_BACKEND = "Land (Demo)", "Demo-Gemeinde", "local-cpu"
+
+
+@main.command("demo")
+@click.option("--vllm-url", required=True, help="Root URL of the local vLLM server.")
+@click.option("--served-model", default="SmolLM2-135M-Instruct", help="Its served model name.")
+@click.option("--alias", default="smollm2", help="The model name tenants use.")
+def demo(vllm_url: str, served_model: str, alias: str) -> None:
+    """Idempotently set up the embedded demo: state tenant, demo municipality, local backend, model.
+
+    Prints JSON with a fresh operator key and a fresh client key of the demo municipality.
+    """
+
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        actor, tenants, keys = Actor.cli(), TenantService(session=session), ApiKeyService(session=session)
+        backends, models = BackendService(session=session), ModelService(session=session)
+        state = await tenants.get_one_or_none(name=DEMO_STATE) or await tenants.create_tenant(
+            TenantCreate(name=DEMO_STATE, state="Mecklenburg-Vorpommern", kind=TenantKind.STATE), actor
+        )
+        town = await tenants.get_one_or_none(name=DEMO_TENANT) or await tenants.create_tenant(
+            TenantCreate(name=DEMO_TENANT, state="Mecklenburg-Vorpommern", ags="00000000"), actor
+        )
+        existing = await backends.get_one_or_none(name=DEMO_BACKEND)
+        if existing is None:
+            async with httpx.AsyncClient(trust_env=False) as http:
+                await backends.register(
+                    BackendCreate(
+                        name=DEMO_BACKEND,
+                        base_url=vllm_url,
+                        location="DE-MV-Schwerin",
+                        operator="Landes-IT (Demo)",
+                        served_models=[served_model],
+                    ),
+                    actor,
+                    http,
+                )
+        elif existing.base_url != vllm_url.rstrip("/") or served_model not in existing.served_models:
+            await backends.update_backend(
+                existing.id, BackendUpdate(base_url=vllm_url, served_models=[served_model]), actor
+            )
+        if await models.get_one_or_none(name=alias) is None:
+            await models.publish(
+                ModelCreate(
+                    name=alias,
+                    upstream_name=served_model,
+                    description="SmolLM2-135M-Instruct auf CPU (Demo, kleine Qualität)",
+                ),
+                actor,
+            )
+        _, operator = await keys.issue(state, KeyCreate(label="demo operator", role=KeyRole.OPERATOR), actor)
+        _, client = await keys.issue(town, KeyCreate(label="demo client"), actor)
+        return {"operator_key": operator.secret, "client_key": client.secret, "tenant": town.name, "model": alias}
 
     _echo_json(_run(action))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.services import Actor
@@ -18,21 +19,21 @@ def provide_actor(request: Request[Principal, Any, Any]) -> Actor:
     return Actor.of(request.user)
 
 
-async def provide_tenant_service(db_session: AsyncSession) -> TenantService:
+async def provide_tenant_service(db_session: NamedDependency[AsyncSession]) -> TenantService:
     """Tenant service on the request's session."""
     return TenantService(session=db_session)
 
 
-async def provide_key_service(db_session: AsyncSession) -> ApiKeyService:
+async def provide_key_service(db_session: NamedDependency[AsyncSession]) -> ApiKeyService:
     """API key service on the request's session."""
     return ApiKeyService(session=db_session)
 
 
-async def provide_backend_service(db_session: AsyncSession) -> BackendService:
+async def provide_backend_service(db_session: NamedDependency[AsyncSession]) -> BackendService:
     """Backend service on the request's session."""
     return BackendService(session=db_session)
 
 
-async def provide_model_service(db_session: AsyncSession) -> ModelService:
+async def provide_model_service(db_session: NamedDependency[AsyncSession]) -> ModelService:
     """Model service on the request's session."""
     return ModelService(session=db_session)

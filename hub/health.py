@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/ready", exclude_from_auth=True, operation_id="Ready", security=[])
-    async def ready(self, request: Request, db_session: AsyncSession) -> dict[str, Any]:
+    async def ready(self, request: Request, db_session: NamedDependency[AsyncSession]) -> dict[str, Any]:
         """The database answers; lists how many backends are healthy."""
         try:
             await db_session.execute(text("SELECT 1"))

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +39,7 @@ class AuditController(Controller):
     @get("/", operation_id="ListAuditEvents")
     async def list_audit(
         self,
-        db_session: AsyncSession,
+        db_session: NamedDependency[AsyncSession],
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
         action: Annotated[str | None, Parameter(max_length=100)] = None,
         target_id: Annotated[str | None, Parameter(max_length=100)] = None,

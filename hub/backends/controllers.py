@@ -6,8 +6,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.services import Actor
@@ -65,7 +65,7 @@ def model_read(model: Model, granted: list[UUID]) -> ModelRead:
     )
 
 
-async def _commit_and_announce(request: Request[Any, Any, Any], db_session: AsyncSession) -> None:
+async def _commit_and_announce(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> None:
     # Commit before announcing, so listeners reloading the registry read the new state.
     await db_session.commit()
     request.app.emit(REGISTRY_CHANGED, request.app)
@@ -83,13 +83,18 @@ class BackendController(Controller):
     tags = ["Admin: backends and models"]
 
     @get("/", operation_id="ListBackends")
-    async def list_backends(self, backends: BackendService) -> list[BackendRead]:
+    async def list_backends(self, backends: NamedDependency[BackendService]) -> list[BackendRead]:
         """All registered backends."""
         return [backend_read(b) for b in await backends.get_many(order_by=[Backend.name.asc()])]
 
     @post("/", operation_id="RegisterBackend")
     async def register_backend(
-        self, request: Request, db_session: AsyncSession, backends: BackendService, actor: Actor, data: BackendCreate
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        backends: NamedDependency[BackendService],
+        actor: NamedDependency[Actor],
+        data: JSONBody[BackendCreate],
     ) -> BackendRead:
         """Register a vLLM server; its served models are discovered when not given."""
         backend = await backends.register(data, actor, request.app.state.gateway.http)
@@ -116,7 +121,7 @@ class BackendController(Controller):
         ]
 
     @get("/{backend_id:uuid}", operation_id="GetBackend")
-    async def get_backend(self, backends: BackendService, backend_id: BackendId) -> BackendRead:
+    async def get_backend(self, backends: NamedDependency[BackendService], backend_id: BackendId) -> BackendRead:
         """One backend."""
         return backend_read(await backends.get(backend_id))
 
@@ -124,11 +129,11 @@ class BackendController(Controller):
     async def update_backend(
         self,
         request: Request,
-        db_session: AsyncSession,
-        backends: BackendService,
-        actor: Actor,
+        db_session: NamedDependency[AsyncSession],
+        backends: NamedDependency[BackendService],
+        actor: NamedDependency[Actor],
         backend_id: BackendId,
-        data: BackendUpdate,
+        data: JSONBody[BackendUpdate],
     ) -> BackendRead:
         """Change a backend (e.g. disable it for maintenance)."""
         view = backend_read(await backends.update_backend(backend_id, data, actor))
@@ -137,7 +142,12 @@ class BackendController(Controller):
 
     @delete("/{backend_id:uuid}", operation_id="DeleteBackend")
     async def delete_backend(
-        self, request: Request, db_session: AsyncSession, backends: BackendService, actor: Actor, backend_id: BackendId
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        backends: NamedDependency[BackendService],
+        actor: NamedDependency[Actor],
+        backend_id: BackendId,
     ) -> None:
         """Remove a backend from the registry."""
         await backends.remove(backend_id, actor)
@@ -156,7 +166,7 @@ class ModelController(Controller):
     tags = ["Admin: backends and models"]
 
     @get("/", operation_id="ListAdminModels")
-    async def list_models(self, models: ModelService) -> list[ModelRead]:
+    async def list_models(self, models: NamedDependency[ModelService]) -> list[ModelRead]:
         """All models with their grants."""
         rows = await models.get_many(order_by=[Model.name.asc()])
         grants = await models.granted_tenants([m.id for m in rows])
@@ -164,7 +174,12 @@ class ModelController(Controller):
 
     @post("/", operation_id="CreateModel")
     async def create_model(
-        self, request: Request, db_session: AsyncSession, models: ModelService, actor: Actor, data: ModelCreate
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        models: NamedDependency[ModelService],
+        actor: NamedDependency[Actor],
+        data: JSONBody[ModelCreate],
     ) -> ModelRead:
         """Publish a model alias."""
         view = model_read(await models.publish(data, actor), [])
@@ -172,7 +187,7 @@ class ModelController(Controller):
         return view
 
     @get("/{model_id:uuid}", operation_id="GetAdminModel")
-    async def get_model(self, models: ModelService, model_id: ModelId) -> ModelRead:
+    async def get_model(self, models: NamedDependency[ModelService], model_id: ModelId) -> ModelRead:
         """One model."""
         model = await models.get(model_id)
         return model_read(model, (await models.granted_tenants([model.id]))[model.id])
@@ -181,11 +196,11 @@ class ModelController(Controller):
     async def update_model(
         self,
         request: Request,
-        db_session: AsyncSession,
-        models: ModelService,
-        actor: Actor,
+        db_session: NamedDependency[AsyncSession],
+        models: NamedDependency[ModelService],
+        actor: NamedDependency[Actor],
         model_id: ModelId,
-        data: ModelUpdate,
+        data: JSONBody[ModelUpdate],
     ) -> ModelRead:
         """Change a model."""
         model = await models.update_model(model_id, data, actor)
@@ -195,7 +210,12 @@ class ModelController(Controller):
 
     @delete("/{model_id:uuid}", operation_id="DeleteModel")
     async def delete_model(
-        self, request: Request, db_session: AsyncSession, models: ModelService, actor: Actor, model_id: ModelId
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        models: NamedDependency[ModelService],
+        actor: NamedDependency[Actor],
+        model_id: ModelId,
     ) -> None:
         """Withdraw a model alias."""
         await models.remove(model_id, actor)
@@ -205,11 +225,11 @@ class ModelController(Controller):
     async def grant(
         self,
         request: Request,
-        db_session: AsyncSession,
-        models: ModelService,
-        actor: Actor,
+        db_session: NamedDependency[AsyncSession],
+        models: NamedDependency[ModelService],
+        actor: NamedDependency[Actor],
         model_id: ModelId,
-        data: GrantCreate,
+        data: JSONBody[GrantCreate],
     ) -> None:
         """Let a tenant use the model."""
         await models.grant(model_id, data.tenant_id, actor)
@@ -219,9 +239,9 @@ class ModelController(Controller):
     async def revoke_grant(
         self,
         request: Request,
-        db_session: AsyncSession,
-        models: ModelService,
-        actor: Actor,
+        db_session: NamedDependency[AsyncSession],
+        models: NamedDependency[ModelService],
+        actor: NamedDependency[Actor],
         model_id: ModelId,
         tenant_id: TenantId,
     ) -> None:

@@ -7,8 +7,8 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.services import Actor
@@ -48,17 +48,19 @@ class TenantController(Controller):
     tags = ["Admin: tenants and keys"]
 
     @get("/", operation_id="ListTenants")
-    async def list_tenants(self, tenants: TenantService) -> list[TenantRead]:
+    async def list_tenants(self, tenants: NamedDependency[TenantService]) -> list[TenantRead]:
         """All tenants, by name."""
         return [tenant_read(t) for t in await tenants.get_many(order_by=[Tenant.name.asc()])]
 
     @post("/", operation_id="CreateTenant")
-    async def create_tenant(self, tenants: TenantService, actor: Actor, data: TenantCreate) -> TenantRead:
+    async def create_tenant(
+        self, tenants: NamedDependency[TenantService], actor: NamedDependency[Actor], data: JSONBody[TenantCreate]
+    ) -> TenantRead:
         """Create a tenant (a municipality needs its AGS)."""
         return tenant_read(await tenants.create_tenant(data, actor))
 
     @get("/{tenant_id:uuid}", operation_id="GetTenant")
-    async def get_tenant(self, tenants: TenantService, tenant_id: TenantId) -> TenantRead:
+    async def get_tenant(self, tenants: NamedDependency[TenantService], tenant_id: TenantId) -> TenantRead:
         """One tenant."""
         return tenant_read(await tenants.get(tenant_id))
 
@@ -66,11 +68,11 @@ class TenantController(Controller):
     async def update_tenant(
         self,
         request: Request,
-        db_session: AsyncSession,
-        tenants: TenantService,
-        actor: Actor,
+        db_session: NamedDependency[AsyncSession],
+        tenants: NamedDependency[TenantService],
+        actor: NamedDependency[Actor],
         tenant_id: TenantId,
-        data: TenantUpdate,
+        data: JSONBody[TenantUpdate],
     ) -> TenantRead:
         """Rename, move or disable a tenant. Disabling takes effect on this replica at once."""
         tenant = await tenants.update_tenant(tenant_id, data, actor)
@@ -80,7 +82,9 @@ class TenantController(Controller):
         return view
 
     @get("/{tenant_id:uuid}/keys", operation_id="ListTenantKeys")
-    async def list_keys(self, tenants: TenantService, keys: ApiKeyService, tenant_id: TenantId) -> list[KeyRead]:
+    async def list_keys(
+        self, tenants: NamedDependency[TenantService], keys: NamedDependency[ApiKeyService], tenant_id: TenantId
+    ) -> list[KeyRead]:
         """A tenant's keys, without secrets."""
         await tenants.get(tenant_id)
         return [
@@ -89,7 +93,12 @@ class TenantController(Controller):
 
     @post("/{tenant_id:uuid}/keys", operation_id="IssueTenantKey")
     async def issue_key(
-        self, tenants: TenantService, keys: ApiKeyService, actor: Actor, tenant_id: TenantId, data: KeyCreate
+        self,
+        tenants: NamedDependency[TenantService],
+        keys: NamedDependency[ApiKeyService],
+        actor: NamedDependency[Actor],
+        tenant_id: TenantId,
+        data: JSONBody[KeyCreate],
     ) -> KeyIssued:
         """Issue a key. The secret is in this answer only; it is stored hashed."""
         tenant = await tenants.get(tenant_id)
@@ -109,9 +118,9 @@ class KeyController(Controller):
     async def revoke_key(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        keys: ApiKeyService,
-        actor: Actor,
+        db_session: NamedDependency[AsyncSession],
+        keys: NamedDependency[ApiKeyService],
+        actor: NamedDependency[Actor],
         key_id: KeyId,
     ) -> KeyRead:
         """Revoke a key. It stops working on this replica at once, on others within the key cache TTL."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ class ChargebackController(Controller):
     async def chargeback(
         self,
         request: Request,
-        db_session: AsyncSession,
+        db_session: NamedDependency[AsyncSession],
         month: Annotated[str, Parameter(description="Calendar month (Europe/Berlin), YYYY-MM", max_length=7)],
     ) -> Response[str]:
         """One line per tenant and model with requests and tokens of the month."""

@@ -23,7 +23,12 @@ class FakeVLLM:
     """ASGI app imitating vLLM's OpenAI server."""
 
     def __init__(
-        self, model: str = "fake", *, tokens: int = 8, pace_s: float = 0.0, max_model_len: int = 2048,
+        self,
+        model: str = "fake",
+        *,
+        tokens: int = 8,
+        pace_s: float = 0.0,
+        max_model_len: int = 2048,
         embedding: bool = False,
     ) -> None:
         self.model = model
@@ -106,8 +111,14 @@ class FakeVLLM:
                 else {"index": 0, "text": "tok " * n, "finish_reason": "length"}
             )
             usage = {"prompt_tokens": prompt, "total_tokens": prompt + n, "completion_tokens": n}
-            out = {"id": rid, "object": kind, "created": created, "model": self.model, "choices": [choice],
-                   "usage": usage}
+            out = {
+                "id": rid,
+                "object": kind,
+                "created": created,
+                "model": self.model,
+                "choices": [choice],
+                "usage": usage,
+            }
             await self._send(send, 200, _encode(out))
             return
         await self._stream(req, send, receive, chat, rid, created, prompt, n)
@@ -118,8 +129,13 @@ class FakeVLLM:
         options = req.get("stream_options") or {}
         continuous = options.get("continuous_usage_stats")
         kind = "chat.completion.chunk" if chat else "text_completion"
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream; charset=utf-8")],
+            }
+        )
         disconnected = asyncio.Event()
 
         async def watch() -> None:
@@ -135,8 +151,11 @@ class FakeVLLM:
                     self.aborted += 1
                     return
                 if chat and i == 0:
-                    choice: dict[str, Any] = {"index": 0, "delta": {"role": "assistant", "content": ""},
-                                              "finish_reason": None}
+                    choice: dict[str, Any] = {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
                     done = 0
                 else:
                     done = i if chat else i + 1
@@ -147,21 +166,33 @@ class FakeVLLM:
                         if chat
                         else {"index": 0, "text": "tok ", "finish_reason": "length" if last else None}
                     )
-                chunk: dict[str, Any] = {"id": rid, "object": kind, "created": created, "model": self.model,
-                                         "choices": [choice]}
+                chunk: dict[str, Any] = {
+                    "id": rid,
+                    "object": kind,
+                    "created": created,
+                    "model": self.model,
+                    "choices": [choice],
+                }
                 if continuous:
-                    chunk["usage"] = {"prompt_tokens": prompt, "total_tokens": prompt + done,
-                                      "completion_tokens": done}
-                await send({"type": "http.response.body", "body": b"data: " + _encode(chunk) + b"\n\n",
-                            "more_body": True})
+                    chunk["usage"] = {"prompt_tokens": prompt, "total_tokens": prompt + done, "completion_tokens": done}
+                await send(
+                    {"type": "http.response.body", "body": b"data: " + _encode(chunk) + b"\n\n", "more_body": True}
+                )
                 if self.pace_s:
                     await asyncio.sleep(self.pace_s)
             if options.get("include_usage"):
                 usage = {"prompt_tokens": prompt, "total_tokens": prompt + n, "completion_tokens": n}
-                final = {"id": rid, "object": kind, "created": created, "model": self.model, "choices": [],
-                         "usage": usage}
-                await send({"type": "http.response.body", "body": b"data: " + _encode(final) + b"\n\n",
-                            "more_body": True})
+                final = {
+                    "id": rid,
+                    "object": kind,
+                    "created": created,
+                    "model": self.model,
+                    "choices": [],
+                    "usage": usage,
+                }
+                await send(
+                    {"type": "http.response.body", "body": b"data: " + _encode(final) + b"\n\n", "more_body": True}
+                )
             await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
         finally:
             self.running -= 1
@@ -179,8 +210,9 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=0.0, help="seconds between streamed tokens")
     args = parser.parse_args()
     app = FakeVLLM(args.model, tokens=args.tokens, pace_s=args.pace)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools")
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, loop="uvloop", http="httptools"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run all of them: lint, unit, database (SQLite and a real
+# PostgreSQL) and integration tests (real vLLM CPU engines, real hub processes).
+# Usage: bash scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+
+ensure_debian_packages postgresql libtcmalloc-minimal4
+sync_venv --all-extras
+infra/local-vllm/local-vllm setup
+
+echo "[kiverbund] ruff" >&2
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+echo "[kiverbund] pytest" >&2
+exec .venv/bin/pytest -p no:cacheprovider "$@"
