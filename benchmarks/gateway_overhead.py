@@ -95,15 +95,15 @@ def _wait_http(
     raise RuntimeError(f"{url} did not answer within {timeout_s} s")
 
 
-def _cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    cmd = [sys.executable, "-m", "hub.cli", *args]
+def _cli(args: list[str], env: dict[str, str], cwd: Path, python: str = sys.executable) -> str:
+    cmd = [python, "-m", "hub.cli", *args]
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"kiverbund {' '.join(args[:2])} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
 
 
-def start_services(hub_dir: Path, hub_env: dict[str, str]) -> Services:
+def start_services(hub_dir: Path, hub_env: dict[str, str], hub_python: str = sys.executable) -> Services:
     """Start the fake upstream, set up a hub database with the CLI, start the hub, wait until it serves."""
     workdir = Path(tempfile.mkdtemp(prefix="kiverbund-bench-"))
     up_port, hub_port = free_port(), free_port()
@@ -127,16 +127,20 @@ def start_services(hub_dir: Path, hub_env: dict[str, str]) -> Services:
             "KIVERBUND_PORT": str(hub_port),
             **hub_env,
         }
-        _cli(["migrate"], env, hub_dir)
-        _cli(["tenant", "create", "Land Mecklenburg-Vorpommern", "--state", "Mecklenburg-Vorpommern",
-              "--kind", "state"], env, hub_dir)  # fmt: skip
-        _cli(["tenant", "create", "Schwerin", "--state", "Mecklenburg-Vorpommern", "--ags", "13004000"], env, hub_dir)
-        services.key = json.loads(_cli(["key", "issue", "--tenant", "Schwerin", "--label", "bench", "--json"],
-                                       env, hub_dir))["secret"]  # fmt: skip
-        _cli(["backend", "register", "--name", "fake-upstream", "--url", f"http://127.0.0.1:{up_port}",
-              "--location", "DE-MV-Bench", "--served-model", MODEL], env, hub_dir)  # fmt: skip
-        _cli(["model", "add", MODEL, "--upstream", MODEL], env, hub_dir)
-        hub = _spawn("hub", [sys.executable, "-m", "hub.cli", "serve"], workdir, env, hub_dir)
+        state = "Mecklenburg-Vorpommern"
+
+        def cli(*args: str) -> str:
+            return _cli(list(args), env, hub_dir, hub_python)
+
+        cli("migrate")
+        cli("tenant", "create", "Land Mecklenburg-Vorpommern", "--state", state, "--kind", "state")
+        cli("tenant", "create", "Schwerin", "--state", state, "--ags", "13004000")
+        services.key = json.loads(cli("key", "issue", "--tenant", "Schwerin", "--label", "bench", "--json"))["secret"]
+        upstream_url = f"http://127.0.0.1:{up_port}"
+        cli("backend", "register", "--name", "fake-upstream", "--url", upstream_url, "--location", "DE-MV-Bench",
+            "--served-model", MODEL)  # fmt: skip
+        cli("model", "add", MODEL, "--upstream", MODEL)
+        hub = _spawn("hub", [hub_python, "-m", "hub.cli", "serve"], workdir, env, hub_dir)
         services.procs["hub"] = hub
         _wait_http(f"http://127.0.0.1:{hub_port}/health", hub)
         auth = {"Authorization": f"Bearer {services.key}"}
@@ -337,25 +341,51 @@ def ramp(
 # --- profiling ------------------------------------------------------------------------------------
 
 
-def _classify(frame: str) -> str:
-    """The package a py-spy frame ``function (file:line)`` belongs to."""
-    file = frame.rsplit("(", 1)[-1].rsplit(":", 1)[0]
-    for marker in ("/site-packages/", "/dist-packages/"):
-        if marker in file:
-            return file.split(marker, 1)[1].split("/", 1)[0].removesuffix(".py")
-    for local in ("gateway", "hub", "tests"):
-        if f"/{local}/" in file:
-            return local
-    if "/python3." in file:
-        return "stdlib:" + file.split("/python3.", 1)[1].split("/", 2)[1].removesuffix(".py")
-    return file or "?"
+GROUPS = {
+    "httpx": "upstream client (httpx/httpcore/h11/anyio)",
+    "httpcore": "upstream client (httpx/httpcore/h11/anyio)",
+    "h11": "upstream client (httpx/httpcore/h11/anyio)",
+    "anyio": "upstream client (httpx/httpcore/h11/anyio)",
+    "sniffio": "upstream client (httpx/httpcore/h11/anyio)",
+    "httpx_sse": "upstream client (httpx/httpcore/h11/anyio)",
+    "uvicorn": "server (uvicorn/httptools)",
+    "litestar": "framework (litestar)",
+    "sqlalchemy": "ledger/db (sqlalchemy/aiosqlite)",
+    "aiosqlite": "ledger/db (sqlalchemy/aiosqlite)",
+    "advanced_alchemy": "ledger/db (sqlalchemy/aiosqlite)",
+    "gateway": "gateway code",
+    "hub": "hub code",
+    "msgspec": "msgspec",
+    "prometheus_client": "backend monitor (prometheus parser)",
+}
+
+
+def _package(frame: str) -> str:
+    """The top-level module of a py-spy frame ``function (path/to/file.py:line)``."""
+    inner = frame.rsplit("(", 1)[-1]
+    if inner.startswith("<"):
+        return "stdlib"
+    top = inner.split("/", 1)[0].split(".py", 1)[0]
+    return "stdlib" if top in sys.stdlib_module_names else top
+
+
+def _group(frames: list[str]) -> str:
+    """Where a sample's time belongs: the innermost frame outside the standard library (stdlib is folded
+    into its caller); the event loop's own time (``Runner.run`` on top) and pure stdlib threads apart."""
+    if frames[-1].startswith("Runner.run "):
+        return "event loop (uvloop, C: polling, socket I/O, callbacks)"
+    for frame in reversed(frames):
+        package = _package(frame)
+        if package != "stdlib":
+            return GROUPS.get(package, package)
+    return "stdlib threads (thread pool / queue waits)"
 
 
 def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
-    """Self and inclusive shares from py-spy's collapsed stacks (percent of on-CPU samples)."""
+    """Self and inclusive shares from py-spy's collapsed stacks (percent of all samples, every thread)."""
     self_fn: Counter[str] = Counter()
     incl_fn: Counter[str] = Counter()
-    self_pkg: Counter[str] = Counter()
+    groups: Counter[str] = Counter()
     incl_pkg: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
@@ -367,20 +397,19 @@ def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
         if not frames:
             continue
         total += count
-        leaf = frames[-1]
-        self_fn[leaf] += count
-        self_pkg[_classify(leaf)] += count
+        self_fn[frames[-1]] += count
+        groups[_group(frames)] += count
         for name in {f.rsplit(":", 1)[0] + ")" if "(" in f else f for f in frames}:
             incl_fn[name] += count
-        for pkg in {_classify(f) for f in frames}:
-            incl_pkg[pkg] += count
+        for package in {_package(f) for f in frames} - {"stdlib"}:
+            incl_pkg[package] += count
 
     def share(counter: Counter[str], n: int) -> list[list[Any]]:
         return [[name, round(100.0 * c / total, 2)] for name, c in counter.most_common(n)]
 
     return {
         "samples": total,
-        "self_by_package": share(self_pkg, 30),
+        "self_by_group": share(groups, 20),
         "inclusive_by_package": share(incl_pkg, 30),
         "self_by_function": share(self_fn, top),
         "inclusive_by_function": share(incl_fn, top * 2),
@@ -518,6 +547,7 @@ def machine_info(args: argparse.Namespace, hub_dir: Path) -> dict[str, Any]:
         "platform": platform.platform(),
         "versions": {pkg: version(pkg) for pkg in ("litestar", "httpx", "httpcore", "uvicorn", "uvloop", "msgspec")},
         "hub_dir": str(hub_dir),
+        "hub_python": args.hub_python,
         "argv": sys.argv[1:],
         "quick": args.quick,
     }
@@ -538,6 +568,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile the hub with py-spy under load")
     parser.add_argument("--profile-rate", type=float, default=150.0)
     parser.add_argument("--hub-dir", type=Path, default=REPO, help="run the hub from this source tree (a copy)")
+    parser.add_argument("--hub-python", default=sys.executable, help="Python (virtual env) to run the hub with")
     parser.add_argument("--hub-env", action="append", default=[], help="KIVERBUND_X=value for the hub")
     parser.add_argument("--name", default="gateway_overhead", help="file name stem of the outputs")
     args = parser.parse_args()
@@ -563,7 +594,7 @@ def main() -> None:
         "added": "gateway percentile minus direct percentile, same rate, same run",
     }  # fmt: skip
     print(f"starting upstream and hub (hub code from {hub_dir}) ...", flush=True)
-    services = start_services(hub_dir, hub_env)
+    services = start_services(hub_dir, hub_env, args.hub_python)
     try:
         print(f"  upstream :{services.upstream_port}, hub :{services.hub_port}, work dir {services.workdir}")
         for mode in modes:  # warm both paths (connections, caches) before anything is measured

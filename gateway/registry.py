@@ -57,6 +57,8 @@ class Registry:
         self._sessionmaker = sessionmaker
         self.models: dict[str, ModelEntry] = {}
         self.backends: dict[UUID, BackendEntry] = {}
+        self.version = 0
+        """Bumped on every reload, so dependants resynchronise only when something may have changed."""
 
     async def reload(self) -> None:
         """Read the registry from the database and swap it in atomically."""
@@ -93,6 +95,7 @@ class Registry:
             )
             for b in backends
         }
+        self.version += 1
         log.debug("registry reloaded: %d models, %d backends", len(self.models), len(self.backends))
 
     def visible_models(self, tenant_id: UUID) -> list[ModelEntry]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -72,8 +70,12 @@ class BackendMonitor:
         self._timeout_s = timeout_s
         self.states: dict[UUID, BackendState] = {}
         self._turn = 0
+        self._synced_version = -1
 
     def _sync_states(self) -> None:
+        if self._synced_version == self._registry.version:
+            return
+        self._synced_version = self._registry.version
         backends = self._registry.backends
         for backend_id in list(self.states):
             if backend_id not in backends:
@@ -154,12 +156,3 @@ class BackendMonitor:
         """Take a backend out of rotation until its next successful check."""
         log.warning("backend %s failed: %s", state.entry.name, error)
         state.healthy, state.error = False, error
-
-    @contextmanager
-    def track(self, state: BackendState) -> Iterator[None]:
-        """Count a request as in flight on ``state`` while the block runs."""
-        state.in_flight += 1
-        try:
-            yield
-        finally:
-            state.in_flight -= 1

@@ -54,6 +54,8 @@ def alchemy_config(settings: Settings, engine: AsyncEngine) -> SQLAlchemyAsyncCo
         session_config=AsyncSessionConfig(expire_on_commit=False),
         before_send_handler="autocommit",
         create_all=False,
+        # Our app-wide handler renders repository errors in the one error envelope.
+        set_default_exception_handler=False,
         alembic_config=AlembicAsyncConfig(
             script_config=str(MIGRATIONS_DIR / "alembic.ini"),
             script_location=str(MIGRATIONS_DIR),

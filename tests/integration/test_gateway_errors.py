@@ -109,8 +109,12 @@ def test_model_of_another_tenant_is_not_found(deployment: Deployment) -> None:
 )
 def test_missing_or_invalid_key(deployment: Deployment, key: str | None, code: str) -> None:
     _assert_envelope(_post(deployment, key, {"model": "tiny", "messages": QUESTION}), 401, code)
-    with pytest.raises(openai.AuthenticationError):
-        deployment.hub.openai(key or "").models.list()
+
+
+def test_openai_client_sees_authentication_error(deployment: Deployment) -> None:
+    with pytest.raises(openai.AuthenticationError) as caught:
+        deployment.hub.openai("kvb_00000000_not-a-real-key").models.list()
+    assert caught.value.body["code"] == "invalid_api_key"
 
 
 def test_revoked_key_is_refused_at_once(deployment: Deployment) -> None:

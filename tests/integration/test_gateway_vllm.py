@@ -171,7 +171,6 @@ def test_smollm2_gives_a_real_answer(deployment: Deployment) -> None:
 
 def test_client_disconnect_cancels_upstream_and_books_what_was_generated(deployment: Deployment) -> None:
     hub, tiny, tenant = deployment.hub, deployment.engines["tiny"], deployment.schwerin
-    aborted_before = tiny.counter("vllm:request_success_total", finished_reason="abort")
     generated_before = tiny.counter(GENERATION_TOKENS)
     received = 0
     body = {"model": "tiny", "messages": QUESTION, "max_tokens": 450, "stream": True, "ignore_eos": True}
@@ -188,17 +187,17 @@ def test_client_disconnect_cancels_upstream_and_books_what_was_generated(deploym
             if received == 6:
                 break  # leaving the block closes the connection mid-stream
 
-    aborted = wait_until(
-        lambda: tiny.counter("vllm:request_success_total", finished_reason="abort") - aborted_before,
-        lambda d: d >= 1,
-        timeout_s=15,
-    )
-    assert aborted == 1, "vLLM did not abort the request after the client left"
+    # vLLM does not count client aborts in request_success_total; the proof of cancellation is that the
+    # engine went idle before it could have produced the 450 tokens it was told to produce (ignore_eos).
+    running = wait_until(lambda: tiny.counter("vllm:num_requests_running"), lambda r: r == 0, timeout_s=30)
+    assert running == 0
     row = hub.ledger_row(tenant.key, request_id)
     generated = tiny.counter(GENERATION_TOKENS) - generated_before
     assert row["status"] == "client_disconnected"
     # The client saw the role chunk and 5 tokens; the ledger books what vLLM delivered, never more than it made.
-    assert received - 1 <= row["completion_tokens"] <= generated < 450
+    assert received - 1 <= row["completion_tokens"] <= generated < 450, "the engine was not cancelled"
+    time.sleep(0.5)
+    assert tiny.counter(GENERATION_TOKENS) - generated_before == generated  # and it stays stopped
     assert row["prompt_tokens"] > 0
 
 
