@@ -62,14 +62,7 @@ class InferenceController(Controller):
     ) -> dict[str, Any]:
         """One model, if the caller's tenant may use it."""
         name = model_id.lstrip("/")
-        model = gateway.registry.models.get(name)
-        if model is None or not model.allowed_for(request.user.tenant_id):
-            raise HubError(
-                f"The model `{name}` does not exist or you do not have access to it.",
-                status_code=404,
-                code="model_not_found",
-                param="model",
-            )
+        model = gateway.registry.model_for(name, request.user.tenant_id)
         return _model_object(model, gateway)
 
 

@@ -85,15 +85,7 @@ class Gateway:
             return self._error(call, exc)
 
     def _resolve_model(self, principal: Principal, name: str, endpoint: Endpoint) -> ModelEntry:
-        model = self.registry.models.get(name)
-        if model is None or not model.allowed_for(principal.tenant_id):
-            # One answer for "unknown" and "not yours", so the model list of other tenants does not leak.
-            raise HubError(
-                f"The model `{name}` does not exist or you do not have access to it.",
-                status_code=404,
-                code="model_not_found",
-                param="model",
-            )
+        model = self.registry.model_for(name, principal.tenant_id)
         wants_embedding = endpoint is Endpoint.EMBEDDINGS
         if wants_embedding != (model.kind == ModelKind.EMBEDDING.value):
             what = "an embedding model" if model.kind == ModelKind.EMBEDDING.value else "a generative model"

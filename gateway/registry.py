@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from hub.backends.models import Backend, Model, ModelGrant, ModelVisibility
+from hub.errors import HubError
 
 log = logging.getLogger("kiverbund.gateway.registry")
 
@@ -101,6 +102,21 @@ class Registry:
     def visible_models(self, tenant_id: UUID) -> list[ModelEntry]:
         """The models a tenant may call, sorted by name."""
         return sorted((m for m in self.models.values() if m.allowed_for(tenant_id)), key=lambda m: m.name)
+
+    def model_for(self, name: str, tenant_id: UUID) -> ModelEntry:
+        """The model ``name`` if the tenant may use it; otherwise OpenAI's 404 ``model_not_found``.
+
+        Unknown and not-granted models get the same answer, so other tenants' models do not leak.
+        """
+        model = self.models.get(name)
+        if model is None or not model.allowed_for(tenant_id):
+            raise HubError(
+                f"The model `{name}` does not exist or you do not have access to it.",
+                status_code=404,
+                code="model_not_found",
+                param="model",
+            )
+        return model
 
     def backends_serving(self, upstream_name: str) -> list[BackendEntry]:
         """Enabled backends that serve an upstream model name."""
