@@ -44,7 +44,10 @@ PACE_S = 0.005
 NONSTREAM_BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Sag Hallo"}], "max_tokens": TOKENS}
 STREAM_BODY = {**NONSTREAM_BODY, "stream": True}
 PERCENTILES = (50, 90, 95, 99, 99.9)
-RAMP_RATES = (100, 150, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1400, 1600, 2000, 2400, 2800, 3200, 4000)
+RAMP_RATES = (
+    100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 1000, 1200, 1400, 1600, 2000, 2400, 2800, 3200, 4000, 5000,
+    6000, 8000,
+)  # fmt: skip
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -426,7 +429,7 @@ def profile(services: Services, out: Path, modes: list[str], rate: float, durati
         raw = out / f"profile_{mode}_{rate:g}rps.txt"
         spy_proc = subprocess.Popen(
             [spy, "record", "--pid", str(services.pid("hub")), "--rate", "250", "--duration", str(int(duration)),
-             "--format", "raw", "--output", str(raw), "--nonblocking"],
+             "--format", "raw", "--output", str(raw), "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(0.5)
@@ -476,7 +479,8 @@ def print_table(report: dict[str, Any]) -> None:
             + (f" (ratio {ratio:.2f})" if ratio else "")
             + (f"; ramp ended before {', '.join(capped)} failed (lower bound)" if capped else "")
         )
-    print(f"definition: {next(iter(report.get('max_sustained', {}).values()), {}).get('definition', '-')}")
+    for mode, result in report.get("max_sustained", {}).items():
+        print(f"  {mode}: {result['definition']}")
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -488,7 +492,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     panels = [("nonstream", "latency", "non-streaming end-to-end"), ("stream", "ttft", "stream TTFT"),
               ("stream", "latency", "stream end-to-end")]  # fmt: skip
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig, axes = plt.subplots(2, 4, figsize=(21, 9))
     colors = {"p50": "tab:blue", "p95": "tab:orange", "p99": "tab:red"}
     for col, (mode, metric, title) in enumerate(panels):
         rows = report["rates"].get(mode, [])
@@ -517,6 +521,29 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax_add.set_ylabel("ms")
         ax_add.grid(True, alpha=0.3)
         ax_add.legend(fontsize=7)
+    for row_index, mode in enumerate(("nonstream", "stream")):
+        ax = axes[row_index][3]
+        result = report.get("max_sustained", {}).get(mode)
+        if not result:
+            ax.set_visible(False)
+            continue
+        metric = "ttft" if mode == "stream" else "latency"
+        for which, color in (("direct", "tab:green"), ("gateway", "tab:purple")):
+            steps = result["steps"][which]
+            rates = [st["offered_rps"] for st in steps]
+            ax.plot(rates, [st.get(metric, {}).get("p99") or float("nan") for st in steps], "-", color=color,
+                    label=f"{which} p99 (max sustained {result['max_sustained_rps'][which]:g} req/s)")  # fmt: skip
+            for st in steps:
+                marker = "o" if st["sustained"] else "x"
+                ax.plot([st["offered_rps"]], [st.get(metric, {}).get("p99") or float("nan")], marker, color=color)
+        ax.axhline(report["settings"]["p99_bound_ms"], color="black", lw=0.8, ls=":", label="p99 bound")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"ramp, {mode}: p99 {'TTFT' if mode == 'stream' else 'latency'} (x = not sustained)")
+        ax.set_xlabel("offered req/s")
+        ax.set_ylabel("ms")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
     fig.suptitle(
         f"KI-Verbund gateway overhead ({report['machine']['cpu_count']} CPUs, "
         f"{report['machine']['started_at'][:16]}); max sustained: "
@@ -579,7 +606,7 @@ def main() -> None:
     modes = [m for m in args.modes.split(",") if m]
     ramp_modes = [m for m in (args.ramp_modes or args.modes).split(",") if m and m != "none"]
     rates = [float(r) for r in args.rates.split(",")]
-    ramp_rates = [r for r in RAMP_RATES if not args.quick or r in (100, 200, 400, 800, 1600, 3200)]
+    ramp_rates = [r for r in RAMP_RATES if not args.quick or r in (100, 200, 400, 800, 1600, 3200, 6000)]
     hub_env = dict(item.split("=", 1) for item in args.hub_env)
     args.out.mkdir(parents=True, exist_ok=True)
     hub_dir = args.hub_dir.resolve()
