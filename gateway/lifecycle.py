@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from litestar import Litestar
 from litestar.events import listener
 
@@ -16,27 +15,11 @@ from gateway.ledger import Ledger
 from gateway.proxy import Gateway
 from gateway.registry import Registry
 from gateway.routing import BackendMonitor
+from gateway.upstream import UpstreamClient
 from hub.events import REGISTRY_CHANGED
 from hub.settings import Settings
 
 log = logging.getLogger("kiverbund.gateway")
-
-
-def _upstream_client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(
-            connect=settings.upstream_connect_timeout_s,
-            read=settings.upstream_read_timeout_s,
-            write=30.0,
-            pool=30.0,
-        ),
-        limits=httpx.Limits(
-            max_connections=settings.upstream_max_connections,
-            max_keepalive_connections=settings.upstream_max_connections,
-        ),
-        # The gateway talks to backends it was told about; it must not pick up proxy settings.
-        trust_env=False,
-    )
 
 
 async def _refresh_registry(gateway: Gateway, interval_s: float) -> None:
@@ -52,7 +35,7 @@ async def _refresh_registry(gateway: Gateway, interval_s: float) -> None:
 async def gateway_lifespan(app: Litestar) -> AsyncIterator[None]:
     """Create the gateway on ``app.state.gateway``, run its background tasks, drain the ledger on exit."""
     settings: Settings = app.state.settings
-    http = _upstream_client(settings)
+    http = UpstreamClient(settings)
     registry = Registry(app.state.sessionmaker)
     monitor = BackendMonitor(registry, http, settings.health_timeout_s)
     ledger = Ledger(
@@ -80,7 +63,7 @@ async def gateway_lifespan(app: Litestar) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await ledger.close()
-        await http.aclose()
+        await http.close()
 
 
 @listener(REGISTRY_CHANGED)

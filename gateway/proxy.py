@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 from litestar import Request, Response
 from litestar.background_tasks import BackgroundTask
@@ -25,6 +25,7 @@ from gateway.registry import ModelEntry, Registry
 from gateway.routing import BackendMonitor, BackendState
 from gateway.schemas import ChatParams, Endpoint, parse_request
 from gateway.streaming import StreamRelay
+from gateway.upstream import CONNECT_ERRORS, UpstreamClient
 from gateway.upstream_errors import upstream_error
 from hub.auth.principal import Principal
 from hub.backends.models import ModelKind
@@ -46,7 +47,7 @@ def _ledger_status(http_status: int) -> str:
 class Gateway:
     """Forwards OpenAI requests of authenticated tenants to the best backend and books their usage."""
 
-    def __init__(self, *, registry: Registry, monitor: BackendMonitor, ledger: Ledger, http: httpx.AsyncClient) -> None:
+    def __init__(self, *, registry: Registry, monitor: BackendMonitor, ledger: Ledger, http: UpstreamClient) -> None:
         self.registry = registry
         self.monitor = monitor
         self.ledger = ledger
@@ -114,23 +115,20 @@ class Gateway:
                 code="context_length_exceeded",
             )
 
-    async def _send(self, call: Call, model: ModelEntry, body: bytes, *, stream: bool) -> httpx.Response:
+    async def _send(self, call: Call, model: ModelEntry, body: bytes) -> aiohttp.ClientResponse:
         """Send to the best backend; on a connection failure try the next (nothing reached an engine)."""
         for state in self.monitor.candidates(model.upstream_name):
             headers = {"Content-Type": "application/json", "X-Request-Id": call.request_id}
             if state.entry.api_key:
                 headers["Authorization"] = f"Bearer {state.entry.api_key}"
-            upstream_request = self.http.build_request(
-                "POST", state.entry.base_url + call.endpoint.path, content=body, headers=headers
-            )
             state.in_flight += 1
             try:
-                response = await self.http.send(upstream_request, stream=stream)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                response = await self.http.post(state.entry.base_url + call.endpoint.path, body, headers)
+            except CONNECT_ERRORS as exc:
                 state.in_flight -= 1
                 self.monitor.mark_down(state, f"{exc.__class__.__name__}: {exc}")
                 continue
-            except httpx.HTTPError as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 state.in_flight -= 1
                 call.backend = state
                 raise HubError(
@@ -152,13 +150,24 @@ class Gateway:
         )
 
     async def _complete(self, call: Call, model: ModelEntry, body: bytes) -> Response:
-        response = await self._send(call, model, body, stream=False)
+        response = await self._send(call, model, body)
         state = call.backend
         try:
-            if response.status_code != 200:
-                raise upstream_error(response.status_code, response.content)
             try:
-                data = _decode_object.decode(response.content)
+                content = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise HubError(
+                    f"The model backend broke off its answer ({exc.__class__.__name__})",
+                    status_code=502,
+                    code="upstream_error",
+                    error_type="server_error",
+                ) from None
+            finally:
+                response.release()
+            if response.status != 200:
+                raise upstream_error(response.status, content)
+            try:
+                data = _decode_object.decode(content)
             except msgspec.DecodeError:
                 raise HubError(
                     "The model backend sent an invalid answer",
@@ -179,15 +188,17 @@ class Gateway:
         )
 
     async def _stream(self, call: Call, model: ModelEntry, params: Any, body: bytes) -> Response:
-        upstream = await self._send(call, model, body, stream=True)
+        upstream = await self._send(call, model, body)
         state = call.backend
-        if upstream.status_code != 200:
+        if upstream.status != 200:
             try:
-                content = await upstream.aread()
+                content = await upstream.read()
+            except (aiohttp.ClientError, TimeoutError):
+                content = b""
             finally:
-                await upstream.aclose()
+                upstream.release()
                 self._release(state)
-            raise upstream_error(upstream.status_code, content)
+            raise upstream_error(upstream.status, content)
         options = params.stream_options
 
         def finished(_relay: StreamRelay, outcome: str) -> None:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-import httpx
+import aiohttp
+import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.registry import BackendEntry, Registry
+from gateway.upstream import UpstreamClient
 
 log = logging.getLogger("kiverbund.gateway.routing")
 
@@ -64,7 +66,7 @@ def parse_load(metrics_text: str) -> tuple[float, float]:
 class BackendMonitor:
     """Keeps :class:`BackendState` for every registered backend and picks the least loaded one."""
 
-    def __init__(self, registry: Registry, http: httpx.AsyncClient, timeout_s: float) -> None:
+    def __init__(self, registry: Registry, http: UpstreamClient, timeout_s: float) -> None:
         self._registry = registry
         self._http = http
         self._timeout_s = timeout_s
@@ -96,24 +98,24 @@ class BackendMonitor:
         entry = state.entry
         headers = {"Authorization": f"Bearer {entry.api_key}"} if entry.api_key else {}
         try:
-            health = await self._http.get(f"{entry.base_url}/health", headers=headers, timeout=self._timeout_s)
-            if health.status_code != 200:
-                raise RuntimeError(f"/health answered {health.status_code}")
-            metrics = await self._http.get(f"{entry.base_url}/metrics", headers=headers, timeout=self._timeout_s)
-            if metrics.status_code == 200:
-                state.running, state.waiting = parse_load(metrics.text)
+            status, _ = await self._http.get(f"{entry.base_url}/health", headers, self._timeout_s)
+            if status != 200:
+                raise RuntimeError(f"/health answered {status}")
+            status, metrics = await self._http.get(f"{entry.base_url}/metrics", headers, self._timeout_s)
+            if status == 200:
+                state.running, state.waiting = parse_load(metrics.decode(errors="replace"))
             if not state.max_model_len:
-                models = await self._http.get(f"{entry.base_url}/v1/models", headers=headers, timeout=self._timeout_s)
-                if models.status_code == 200:
+                status, models = await self._http.get(f"{entry.base_url}/v1/models", headers, self._timeout_s)
+                if status == 200:
                     state.max_model_len = {
                         str(m["id"]): int(m["max_model_len"])
-                        for m in models.json().get("data", [])
+                        for m in msgspec.json.decode(models).get("data", [])
                         if m.get("max_model_len")
                     }
             if state.healthy is not True:
                 log.info("backend %s is healthy", entry.name)
             state.healthy, state.error = True, None
-        except (httpx.HTTPError, RuntimeError, ValueError, KeyError) as exc:
+        except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError, KeyError, msgspec.DecodeError) as exc:
             if state.healthy is not False:
                 log.warning("backend %s is unhealthy: %s", entry.name, exc)
             state.healthy, state.error = False, f"{exc.__class__.__name__}: {exc}"

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import anyio
-import httpx
 import msgspec
-from httpx_sse import EventSource
 
 from gateway.call import Call
+from gateway.upstream import sse_data
 from hub.errors import error_body
 
 _decode_chunk = msgspec.json.Decoder(dict[str, Any])
@@ -43,7 +43,7 @@ class StreamRelay:
     def __init__(
         self,
         *,
-        upstream: httpx.Response,
+        upstream: aiohttp.ClientResponse,
         call: Call,
         model_name: str,
         client_wants_usage: bool,
@@ -64,9 +64,8 @@ class StreamRelay:
         """The client's SSE byte stream."""
         call = self._call
         try:
-            async for sse in EventSource(self._upstream).aiter_sse():
-                data = sse.data
-                if data == "[DONE]":
+            async for data in sse_data(self._upstream):
+                if data == b"[DONE]":
                     self._done = True
                     yield DONE_EVENT
                     continue
@@ -92,7 +91,7 @@ class StreamRelay:
                     else:
                         del chunk["usage"]
                 yield _frame(chunk)
-        except (httpx.HTTPError, msgspec.DecodeError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError, msgspec.DecodeError) as exc:
             self._failed = True
             body = error_body(
                 f"The backend stream broke off ({exc.__class__.__name__})", "server_error", "upstream_error"
@@ -111,7 +110,10 @@ class StreamRelay:
         if self._finished:
             return
         self._finished = True
-        await self._upstream.aclose()
+        if self._done:
+            self._upstream.release()  # fully read: the connection goes back to the pool
+        else:
+            self._upstream.close()  # unfinished: dropping the connection makes vLLM abort the request
         if self._done and not self._failed:
             outcome = "ok"
         elif self._failed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+import httpx
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
@@ -97,7 +98,8 @@ class BackendController(Controller):
         data: JSONBody[BackendCreate],
     ) -> BackendRead:
         """Register a vLLM server; its served models are discovered when not given."""
-        backend = await backends.register(data, actor, request.app.state.gateway.http)
+        async with httpx.AsyncClient(trust_env=False) as http:  # only to discover the served models
+            backend = await backends.register(data, actor, http)
         view = backend_read(backend)
         await _commit_and_announce(request, db_session)
         return view
