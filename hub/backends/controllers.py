@@ -66,10 +66,27 @@ def model_read(model: Model, granted: list[UUID]) -> ModelRead:
     )
 
 
-async def _commit_and_announce(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> None:
-    # Commit before announcing, so listeners reloading the registry read the new state.
-    await db_session.commit()
-    request.app.emit(REGISTRY_CHANGED, request.app)
+class RegistryChange:
+    """Commits the request's registry change, then tells listeners (the gateway) to reload.
+
+    Committing first matters: a listener reloading before the commit would read the old state.
+    """
+
+    def __init__(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> None:
+        self._request = request
+        self._session = db_session
+
+    async def publish(self) -> None:
+        """Commit and announce."""
+        await self._session.commit()
+        self._request.app.emit(REGISTRY_CHANGED, self._request.app)
+
+
+async def provide_registry_change(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> RegistryChange:
+    """The registry change of this request."""
+    return RegistryChange(request, db_session)
 
 
 class BackendController(Controller):
@@ -80,6 +97,7 @@ class BackendController(Controller):
     dependencies = {
         "backends": Provide(provide_backend_service),
         "actor": Provide(provide_actor, sync_to_thread=False),
+        "change": Provide(provide_registry_change),
     }
     tags = ["Admin: backends and models"]
 
@@ -91,8 +109,7 @@ class BackendController(Controller):
     @post("/", operation_id="RegisterBackend")
     async def register_backend(
         self,
-        request: Request,
-        db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         backends: NamedDependency[BackendService],
         actor: NamedDependency[Actor],
         data: JSONBody[BackendCreate],
@@ -101,7 +118,7 @@ class BackendController(Controller):
         async with httpx.AsyncClient(trust_env=False) as http:  # only to discover the served models
             backend = await backends.register(data, actor, http)
         view = backend_read(backend)
-        await _commit_and_announce(request, db_session)
+        await change.publish()
         return view
 
     @get("/status", operation_id="ListBackendStatus")
@@ -130,8 +147,7 @@ class BackendController(Controller):
     @patch("/{backend_id:uuid}", operation_id="UpdateBackend")
     async def update_backend(
         self,
-        request: Request,
-        db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         backends: NamedDependency[BackendService],
         actor: NamedDependency[Actor],
         backend_id: BackendId,
@@ -139,21 +155,20 @@ class BackendController(Controller):
     ) -> BackendRead:
         """Change a backend (e.g. disable it for maintenance)."""
         view = backend_read(await backends.update_backend(backend_id, data, actor))
-        await _commit_and_announce(request, db_session)
+        await change.publish()
         return view
 
     @delete("/{backend_id:uuid}", operation_id="DeleteBackend")
     async def delete_backend(
         self,
-        request: Request,
-        db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         backends: NamedDependency[BackendService],
         actor: NamedDependency[Actor],
         backend_id: BackendId,
     ) -> None:
         """Remove a backend from the registry."""
         await backends.remove(backend_id, actor)
-        await _commit_and_announce(request, db_session)
+        await change.publish()
 
 
 class ModelController(Controller):
@@ -164,6 +179,7 @@ class ModelController(Controller):
     dependencies = {
         "models": Provide(provide_model_service),
         "actor": Provide(provide_actor, sync_to_thread=False),
+        "change": Provide(provide_registry_change),
     }
     tags = ["Admin: backends and models"]
 
@@ -177,15 +193,14 @@ class ModelController(Controller):
     @post("/", operation_id="CreateModel")
     async def create_model(
         self,
-        request: Request,
-        db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         models: NamedDependency[ModelService],
         actor: NamedDependency[Actor],
         data: JSONBody[ModelCreate],
     ) -> ModelRead:
         """Publish a model alias."""
         view = model_read(await models.publish(data, actor), [])
-        await _commit_and_announce(request, db_session)
+        await change.publish()
         return view
 
     @get("/{model_id:uuid}", operation_id="GetAdminModel")
@@ -197,8 +212,7 @@ class ModelController(Controller):
     @patch("/{model_id:uuid}", operation_id="UpdateModel")
     async def update_model(
         self,
-        request: Request,
-        db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         models: NamedDependency[ModelService],
         actor: NamedDependency[Actor],
         model_id: ModelId,
@@ -207,27 +221,25 @@ class ModelController(Controller):
         """Change a model."""
         model = await models.update_model(model_id, data, actor)
         view = model_read(model, (await models.granted_tenants([model.id]))[model.id])
-        await _commit_and_announce(request, db_session)
+        await change.publish()
         return view
 
     @delete("/{model_id:uuid}", operation_id="DeleteModel")
     async def delete_model(
         self,
-        request: Request,
-        db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         models: NamedDependency[ModelService],
         actor: NamedDependency[Actor],
         model_id: ModelId,
     ) -> None:
         """Withdraw a model alias."""
         await models.remove(model_id, actor)
-        await _commit_and_announce(request, db_session)
+        await change.publish()
 
     @post("/{model_id:uuid}/grants", status_code=204, operation_id="GrantModel")
     async def grant(
         self,
-        request: Request,
-        db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         models: NamedDependency[ModelService],
         actor: NamedDependency[Actor],
         model_id: ModelId,
@@ -235,13 +247,12 @@ class ModelController(Controller):
     ) -> None:
         """Let a tenant use the model."""
         await models.grant(model_id, data.tenant_id, actor)
-        await _commit_and_announce(request, db_session)
+        await change.publish()
 
     @delete("/{model_id:uuid}/grants/{tenant_id:uuid}", operation_id="RevokeModelGrant")
     async def revoke_grant(
         self,
-        request: Request,
-        db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         models: NamedDependency[ModelService],
         actor: NamedDependency[Actor],
         model_id: ModelId,
@@ -249,4 +260,4 @@ class ModelController(Controller):
     ) -> None:
         """Take the model away from a tenant."""
         await models.revoke_grant(model_id, tenant_id, actor)
-        await _commit_and_announce(request, db_session)
+        await change.publish()
