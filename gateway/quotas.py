@@ -1,0 +1,219 @@
+"""Per-tenant quotas: reserve before forwarding, settle with the real usage, release on failure.
+
+A request is checked against every scope that applies to it (the tenant, its key, either narrowed to
+the model); all must admit it, and then all are charged together. Limits: requests and tokens per
+minute (fixed one-minute windows), a monthly token budget (calendar month in Europe/Berlin: a new
+month is a new counter, so no reset job has to run) and concurrent requests.
+
+:class:`InProcessQuotaCounters` is the single-replica store. Checking and charging happen without an
+``await`` in between, so on one event loop a reservation is atomic. Several replicas need a shared
+store with the same interface (Redis, with the check-and-charge in one Lua script).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from hub.errors import HubError
+from hub.usage.services import BERLIN
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    """Limits of one scope; ``None`` means unlimited."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    monthly_tokens: int | None = None
+    max_concurrent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaScope:
+    """Who a counter belongs to, e.g. ``tenant:<id>`` or ``key:<id>/model:llama``, and its limits."""
+
+    name: str
+    limits: QuotaLimits
+
+
+@dataclass(slots=True)
+class Reservation:
+    """What a request holds until it is settled or released."""
+
+    id: int
+    scopes: tuple[QuotaScope, ...]
+    tokens: int
+    minute: int
+    month: str
+    expires_at: float
+    done: bool = False
+
+
+@dataclass(slots=True)
+class _Window:
+    key: int | str
+    value: int = 0
+
+
+@dataclass(slots=True)
+class _Counters:
+    requests: _Window = field(default_factory=lambda: _Window(-1))
+    tokens: _Window = field(default_factory=lambda: _Window(-1))
+    month: _Window = field(default_factory=lambda: _Window(""))
+    concurrent: int = 0
+
+
+def month_key(moment: datetime) -> str:
+    """The German calendar month of an aware timestamp, ``YYYY-MM``."""
+    return moment.astimezone(BERLIN).strftime("%Y-%m")
+
+
+def _reset_header(seconds: float) -> str:
+    # OpenAI writes durations like "1s", "6m0s".
+    seconds = max(0, math.ceil(seconds))
+    return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+
+
+class QuotaExceeded(HubError):
+    """429 in OpenAI's format, with ``Retry-After`` and ``x-ratelimit-*`` headers."""
+
+
+class InProcessQuotaCounters:
+    """Quota counters of one gateway replica."""
+
+    def __init__(self, *, clock: Clock = utc_now, ttl_s: float = 900.0) -> None:
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._counters: dict[str, _Counters] = {}
+        self._open: dict[int, Reservation] = {}
+        self._ids = itertools.count(1)
+
+    def seed_month(self, scope_name: str, month: str, tokens: int) -> None:
+        """Start a scope's monthly counter from the ledger (after a restart)."""
+        counters = self._counters.setdefault(scope_name, _Counters())
+        counters.month = _Window(month, tokens)
+
+    def reserve(self, scopes: Sequence[QuotaScope], tokens: int) -> Reservation:
+        """Admit a request that may use up to ``tokens``, or raise :class:`QuotaExceeded`."""
+        now = self._clock()
+        stamp = now.timestamp()
+        self._expire(stamp)
+        minute, month = int(stamp // 60), month_key(now)
+        retry_minute = 60 - stamp % 60
+        for scope in scopes:
+            limits, counters = scope.limits, self._counters.setdefault(scope.name, _Counters())
+            requests = counters.requests.value if counters.requests.key == minute else 0
+            used_tokens = counters.tokens.value if counters.tokens.key == minute else 0
+            used_month = counters.month.value if counters.month.key == month else 0
+            if limits.max_concurrent is not None and counters.concurrent >= limits.max_concurrent:
+                raise self._exceeded(scope, "concurrent requests", 1.0, minute_used=(requests, used_tokens))
+            if limits.requests_per_minute is not None and requests + 1 > limits.requests_per_minute:
+                raise self._exceeded(scope, "requests per minute", retry_minute, minute_used=(requests, used_tokens))
+            if limits.tokens_per_minute is not None and used_tokens + tokens > limits.tokens_per_minute:
+                if tokens > limits.tokens_per_minute:
+                    raise HubError(
+                        f"This request may use {tokens} tokens, more than the {limits.tokens_per_minute} tokens "
+                        "per minute allowed; lower max_tokens",
+                        param="max_tokens",
+                        code="tokens_per_minute_too_small",
+                    )
+                raise self._exceeded(scope, "tokens per minute", retry_minute, minute_used=(requests, used_tokens))
+            if limits.monthly_tokens is not None and used_month + tokens > limits.monthly_tokens:
+                raise QuotaExceeded(
+                    f"The monthly token budget of {scope.name} is used up ({used_month} of "
+                    f"{limits.monthly_tokens} tokens, {tokens} more needed)",
+                    status_code=429,
+                    code="insufficient_quota",
+                    error_type="insufficient_quota",
+                )
+        for scope in scopes:
+            counters = self._counters[scope.name]
+            counters.requests = _Window(minute, (counters.requests.value if counters.requests.key == minute else 0) + 1)
+            counters.tokens = _Window(minute, (counters.tokens.value if counters.tokens.key == minute else 0) + tokens)
+            counters.month = _Window(month, (counters.month.value if counters.month.key == month else 0) + tokens)
+            counters.concurrent += 1
+        reservation = Reservation(
+            id=next(self._ids),
+            scopes=tuple(scopes),
+            tokens=tokens,
+            minute=minute,
+            month=month,
+            expires_at=stamp + self._ttl_s,
+        )
+        self._open[reservation.id] = reservation
+        return reservation
+
+    def settle(self, reservation: Reservation, used_tokens: int) -> None:
+        """Replace the reserved tokens by those really used and free the concurrency slot (once)."""
+        self._finish(reservation, used_tokens, refund_request=False)
+
+    def release(self, reservation: Reservation, used_tokens: int = 0) -> None:
+        """The request failed or was refused upstream: charge what was used and refund the request."""
+        self._finish(reservation, used_tokens, refund_request=used_tokens == 0)
+
+    def usage(self, scope_name: str) -> dict[str, int]:
+        """Current counters of a scope (for the tenant's quota view)."""
+        now = self._clock()
+        minute, month = int(now.timestamp() // 60), month_key(now)
+        counters = self._counters.get(scope_name, _Counters())
+        return {
+            "requests_this_minute": counters.requests.value if counters.requests.key == minute else 0,
+            "tokens_this_minute": counters.tokens.value if counters.tokens.key == minute else 0,
+            "tokens_this_month": counters.month.value if counters.month.key == month else 0,
+            "concurrent": counters.concurrent,
+        }
+
+    def _finish(self, reservation: Reservation, used_tokens: int, *, refund_request: bool) -> None:
+        if reservation.done:
+            return
+        reservation.done = True
+        self._open.pop(reservation.id, None)
+        delta = used_tokens - reservation.tokens
+        for scope in reservation.scopes:
+            counters = self._counters[scope.name]
+            counters.concurrent -= 1
+            # Windows that have passed are not rewritten: only the current minute and month matter.
+            if counters.tokens.key == reservation.minute:
+                counters.tokens.value += delta
+            if refund_request and counters.requests.key == reservation.minute:
+                counters.requests.value -= 1
+            if counters.month.key == reservation.month:
+                counters.month.value += delta
+
+    def _expire(self, stamp: float) -> None:
+        # A reservation nobody settled (a bug, a hung task) must not hold a concurrency slot forever;
+        # its tokens stay charged, which errs on the safe side of the budget.
+        for reservation in [r for r in self._open.values() if r.expires_at <= stamp]:
+            self._finish(reservation, reservation.tokens, refund_request=False)
+
+    def _exceeded(
+        self, scope: QuotaScope, what: str, retry_after_s: float, *, minute_used: tuple[int, int]
+    ) -> QuotaExceeded:
+        limits, (requests, tokens) = scope.limits, minute_used
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))}
+        reset = _reset_header(retry_after_s)
+        if limits.requests_per_minute is not None:
+            headers["x-ratelimit-limit-requests"] = str(limits.requests_per_minute)
+            headers["x-ratelimit-remaining-requests"] = str(max(0, limits.requests_per_minute - requests))
+            headers["x-ratelimit-reset-requests"] = reset
+        if limits.tokens_per_minute is not None:
+            headers["x-ratelimit-limit-tokens"] = str(limits.tokens_per_minute)
+            headers["x-ratelimit-remaining-tokens"] = str(max(0, limits.tokens_per_minute - tokens))
+            headers["x-ratelimit-reset-tokens"] = reset
+        return QuotaExceeded(
+            f"Rate limit of {scope.name} reached: {what}; retry after {headers['Retry-After']} s",
+            status_code=429,
+            code="rate_limit_exceeded",
+            headers=headers,
+        )
