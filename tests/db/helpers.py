@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime
 from typing import Any
+from uuid import UUID, uuid4
 
 import httpx
 from sqlalchemy import func, select
@@ -12,6 +15,7 @@ from hub.audit.models import AuditEvent
 from hub.backends.models import Backend, Model, ModelGrant
 from hub.tenants.models import ApiKey, Tenant
 from hub.usage.models import UsageDaily, UsageRecord
+from hub.usage.services import UsageEntry
 
 ALL_MODELS = (Tenant, ApiKey, Backend, Model, ModelGrant, AuditEvent, UsageRecord, UsageDaily)
 
@@ -43,3 +47,37 @@ async def row_counts(sessionmaker: async_sessionmaker) -> dict[str, int]:
             m.__tablename__: (await session.execute(select(func.count()).select_from(m))).scalar_one()
             for m in ALL_MODELS
         }
+
+
+_request_ids = itertools.count()
+
+
+def usage_entry(
+    tenant_id: UUID,
+    created_at: datetime,
+    *,
+    model: str | None = "llama",
+    prompt: int = 10,
+    completion: int = 5,
+    status: str = "ok",
+    request_id: str | None = None,
+    api_key_id: UUID | None = None,
+) -> UsageEntry:
+    """One ledger entry as the gateway would queue it (a unique request id unless one is given)."""
+    return UsageEntry(
+        request_id=request_id or f"req-{next(_request_ids)}-{uuid4().hex[:8]}",
+        created_at=created_at,
+        tenant_id=tenant_id,
+        api_key_id=api_key_id or uuid4(),
+        endpoint="chat.completions",
+        model=model,
+        backend_id=uuid4(),
+        stream=False,
+        status=status,
+        http_status=200 if status == "ok" else 502,
+        error_code=None if status == "ok" else "upstream_error",
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        latency_ms=12.5,
+        ttft_ms=None,
+    )

@@ -12,7 +12,7 @@ from hub.tenants.schemas import KeyCreate, TenantCreate
 from hub.tenants.services import ApiKeyService, TenantService
 from hub.usage.services import UsageEntry, write_usage
 from tests.db.conftest import Hub
-from tests.db.helpers import assert_error
+from tests.db.helpers import assert_error, usage_entry
 
 
 async def tenant_with_key(hub: Hub, name: str, ags: str) -> tuple[UUID, UUID, str]:
@@ -27,22 +27,15 @@ async def tenant_with_key(hub: Hub, name: str, ags: str) -> tuple[UUID, UUID, st
 def usage(
     request_id: str, tenant: UUID, key: UUID, at: datetime, model: str, prompt: int, completion: int, status: str = "ok"
 ) -> UsageEntry:
-    return UsageEntry(
-        request_id=request_id,
-        created_at=at,
-        tenant_id=tenant,
-        api_key_id=key,
-        endpoint="chat.completions",
+    return usage_entry(
+        tenant,
+        at,
         model=model,
-        backend_id=None,
-        stream=False,
+        prompt=prompt,
+        completion=completion,
         status=status,
-        http_status=200 if status == "ok" else 400,
-        error_code=None if status == "ok" else "context_length_exceeded",
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        latency_ms=20.0,
-        ttft_ms=5.0,
+        request_id=request_id,
+        api_key_id=key,
     )
 
 

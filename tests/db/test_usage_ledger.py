@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import itertools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
@@ -27,37 +26,7 @@ from hub.usage.services import (
     month_bounds,
     write_usage,
 )
-
-_ids = itertools.count()
-
-
-def entry(
-    tenant_id: UUID,
-    created_at: datetime,
-    *,
-    model: str | None = "llama",
-    prompt: int = 10,
-    completion: int = 5,
-    status: str = "ok",
-) -> UsageEntry:
-    """One ledger entry with a unique request id."""
-    return UsageEntry(
-        request_id=f"req-{next(_ids)}-{uuid4().hex[:8]}",
-        created_at=created_at,
-        tenant_id=tenant_id,
-        api_key_id=uuid4(),
-        endpoint="chat.completions",
-        model=model,
-        backend_id=uuid4(),
-        stream=False,
-        status=status,
-        http_status=200 if status == "ok" else 502,
-        error_code=None if status == "ok" else "upstream_error",
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        latency_ms=12.5,
-        ttft_ms=None,
-    )
+from tests.db.helpers import usage_entry as entry
 
 
 async def write(sessionmaker: async_sessionmaker, entries: Sequence[UsageEntry]) -> None:
