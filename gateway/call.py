@@ -28,6 +28,7 @@ class Call:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     ttft_ms: float | None = None
+    queue_wait_ms: float | None = None
 
     def take_usage(self, usage: dict[str, Any] | None) -> None:
         """Adopt the backend's token counts (vLLM's ``usage`` object)."""
@@ -59,4 +60,5 @@ class Call:
             completion_tokens=self.completion_tokens,
             latency_ms=(time.perf_counter() - self.started) * 1000.0,
             ttft_ms=self.ttft_ms,
+            queue_wait_ms=self.queue_wait_ms,
         )

@@ -157,6 +157,7 @@ class UsageController(Controller):
                     "completion_tokens": r.completion_tokens,
                     "latency_ms": round(r.latency_ms, 3),
                     "ttft_ms": round(r.ttft_ms, 3) if r.ttft_ms is not None else None,
+                    "queue_wait_ms": round(r.queue_wait_ms, 3) if r.queue_wait_ms is not None else None,
                 }
                 for r in rows
             ],

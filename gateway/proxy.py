@@ -1,12 +1,13 @@
-"""The request path: validate, resolve the model, pick a backend, forward, relay, record.
+"""The request path: validate, resolve the model, admit, forward, relay, record.
 
 Each step is small and delegates: :mod:`gateway.schemas` validates, :mod:`gateway.registry` knows the
-models, :mod:`gateway.routing` picks backends, :mod:`gateway.streaming` relays streams, and
-:mod:`gateway.ledger` writes the usage rows.
+models, :mod:`gateway.admission` applies quotas and the fair queue (which picks the backend),
+:mod:`gateway.streaming` relays streams, and :mod:`gateway.ledger` writes the usage rows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
@@ -19,10 +20,11 @@ from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import HTTPException
 from litestar.response import Stream
 
+from gateway.admission import Admission, AdmissionControl
 from gateway.call import Call
 from gateway.ledger import Ledger
 from gateway.registry import ModelEntry, Registry
-from gateway.routing import BackendMonitor, BackendState
+from gateway.routing import BackendMonitor
 from gateway.schemas import ChatParams, Endpoint, parse_request
 from gateway.streaming import StreamRelay
 from gateway.upstream import CONNECT_ERRORS, UpstreamClient
@@ -47,11 +49,27 @@ def _ledger_status(http_status: int) -> str:
 class Gateway:
     """Forwards OpenAI requests of authenticated tenants to the best backend and books their usage."""
 
-    def __init__(self, *, registry: Registry, monitor: BackendMonitor, ledger: Ledger, http: UpstreamClient) -> None:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        monitor: BackendMonitor,
+        ledger: Ledger,
+        http: UpstreamClient,
+        admission: AdmissionControl,
+    ) -> None:
         self.registry = registry
         self.monitor = monitor
         self.ledger = ledger
         self.http = http
+        self.admission = admission
+        self.quotas = admission.quotas
+        self._finishing: set[asyncio.Task[None]] = set()
+
+    async def drain(self) -> None:
+        """Wait for quota settlements still running after their streams ended (shutdown)."""
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
 
     async def forward(self, request: Request, endpoint: Endpoint) -> Response:
         """Handle one inference request end to end."""
@@ -77,13 +95,23 @@ class Gateway:
             model = self._resolve_model(principal, params.model, endpoint)
             call.model = model.name
             self._check_context_window(model, params)
+            admission = await self.admission.admit(call, model, endpoint, payload, params)
+        except HubError as exc:
+            return self._error(call, exc)
+        handed_over = False
+        try:
             payload["model"] = model.upstream_name
             if call.stream:
                 payload["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
-                return await self._stream(call, model, params, _encode.encode(payload))
-            return await self._complete(call, model, _encode.encode(payload))
+                response = await self._stream(call, admission, params, _encode.encode(payload))
+                handed_over = True  # the relay finishes the admission when the stream ends
+                return response
+            return await self._complete(call, admission, _encode.encode(payload))
         except HubError as exc:
             return self._error(call, exc)
+        finally:
+            if not handed_over:
+                await self.admission.finish(admission, call)
 
     def _resolve_model(self, principal: Principal, name: str, endpoint: Endpoint) -> ModelEntry:
         model = self.registry.model_for(name, principal.tenant_id)
@@ -115,33 +143,28 @@ class Gateway:
                 code="context_length_exceeded",
             )
 
-    async def _send(self, call: Call, model: ModelEntry, body: bytes) -> aiohttp.ClientResponse:
-        """Send to the best backend; on a connection failure try the next (nothing reached an engine)."""
-        for state in self.monitor.candidates(model.upstream_name):
+    async def _send(self, call: Call, admission: Admission, body: bytes) -> aiohttp.ClientResponse:
+        """Send to the backend the queue gave us; on a connection failure try the next (nothing reached
+        an engine)."""
+        model, state = admission.model, admission.ticket.slot
+        while state is not None:
+            call.backend = state
             headers = {"Content-Type": "application/json", "X-Request-Id": call.request_id}
             if state.entry.api_key:
                 headers["Authorization"] = f"Bearer {state.entry.api_key}"
-            state.in_flight += 1
             try:
-                response = await self.http.post(state.entry.base_url + call.endpoint.path, body, headers)
+                return await self.http.post(state.entry.base_url + call.endpoint.path, body, headers)
             except CONNECT_ERRORS as exc:
-                state.in_flight -= 1
                 self.monitor.mark_down(state, f"{exc.__class__.__name__}: {exc}")
-                continue
+                state = self.admission.dispatcher.reroute(model.upstream_name, admission.ticket)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                state.in_flight -= 1
-                call.backend = state
                 raise HubError(
                     f"The model backend did not answer ({exc.__class__.__name__})",
                     status_code=502,
                     code="upstream_error",
                     error_type="server_error",
                 ) from None
-            except BaseException:
-                state.in_flight -= 1
-                raise
-            call.backend = state
-            return response
+        call.backend = None
         raise HubError(
             f"No backend for model `{model.name}` is reachable at the moment; try again later",
             status_code=503,
@@ -149,36 +172,32 @@ class Gateway:
             error_type="server_error",
         )
 
-    async def _complete(self, call: Call, model: ModelEntry, body: bytes) -> Response:
-        response = await self._send(call, model, body)
-        state = call.backend
+    async def _complete(self, call: Call, admission: Admission, body: bytes) -> Response:
+        response = await self._send(call, admission, body)
         try:
-            try:
-                content = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise HubError(
-                    f"The model backend broke off its answer ({exc.__class__.__name__})",
-                    status_code=502,
-                    code="upstream_error",
-                    error_type="server_error",
-                ) from None
-            finally:
-                response.release()
-            if response.status != 200:
-                raise upstream_error(response.status, content)
-            try:
-                data = _decode_object.decode(content)
-            except msgspec.DecodeError:
-                raise HubError(
-                    "The model backend sent an invalid answer",
-                    status_code=502,
-                    code="upstream_error",
-                    error_type="server_error",
-                ) from None
+            content = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HubError(
+                f"The model backend broke off its answer ({exc.__class__.__name__})",
+                status_code=502,
+                code="upstream_error",
+                error_type="server_error",
+            ) from None
         finally:
-            self._release(state)
+            response.release()
+        if response.status != 200:
+            raise upstream_error(response.status, content)
+        try:
+            data = _decode_object.decode(content)
+        except msgspec.DecodeError:
+            raise HubError(
+                "The model backend sent an invalid answer",
+                status_code=502,
+                code="upstream_error",
+                error_type="server_error",
+            ) from None
         call.take_usage(data.get("usage"))
-        data["model"] = model.name
+        data["model"] = admission.model.name
         self.ledger.add(call.entry("ok", 200))
         return Response(
             content=_encode.encode(data),
@@ -187,9 +206,8 @@ class Gateway:
             headers={"x-request-id": call.request_id},
         )
 
-    async def _stream(self, call: Call, model: ModelEntry, params: Any, body: bytes) -> Response:
-        upstream = await self._send(call, model, body)
-        state = call.backend
+    async def _stream(self, call: Call, admission: Admission, params: Any, body: bytes) -> Response:
+        upstream = await self._send(call, admission, body)
         if upstream.status != 200:
             try:
                 content = await upstream.read()
@@ -197,19 +215,20 @@ class Gateway:
                 content = b""
             finally:
                 upstream.release()
-                self._release(state)
             raise upstream_error(upstream.status, content)
         options = params.stream_options
 
         def finished(_relay: StreamRelay, outcome: str) -> None:
-            self._release(state)
             status = 200 if outcome in ("ok", "client_disconnected") else 502
             self.ledger.add(call.entry(outcome, status, None if outcome == "ok" else outcome))
+            task = asyncio.ensure_future(self.admission.finish(admission, call))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
 
         relay = StreamRelay(
             upstream=upstream,
             call=call,
-            model_name=model.name,
+            model_name=admission.model.name,
             client_wants_usage=bool(options and options.include_usage),
             client_wants_continuous_usage=bool(options and options.continuous_usage_stats),
             on_finish=finished,
@@ -220,11 +239,6 @@ class Gateway:
             headers={**SSE_HEADERS, "x-request-id": call.request_id},
             background=BackgroundTask(relay.finish),
         )
-
-    @staticmethod
-    def _release(state: BackendState | None) -> None:
-        if state is not None:
-            state.in_flight -= 1
 
     def _error(self, call: Call, exc: HubError, *, record: bool = True) -> Response:
         if record:

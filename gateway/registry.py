@@ -13,8 +13,12 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from gateway.quotas import QuotaLimits, QuotaScope
+from hub.auth.principal import Principal
 from hub.backends.models import Backend, Model, ModelGrant, ModelVisibility
 from hub.errors import HubError
+from hub.quotas.models import QuotaPolicy, counter_name
+from hub.tenants.models import Tenant
 
 log = logging.getLogger("kiverbund.gateway.registry")
 
@@ -28,6 +32,7 @@ class ModelEntry:
     upstream_name: str
     kind: str
     max_model_len: int | None
+    default_max_tokens: int | None
     owned_by: str
     created: int
     visible_to_all: bool
@@ -36,6 +41,19 @@ class ModelEntry:
     def allowed_for(self, tenant_id: UUID) -> bool:
         """May this tenant call the model?"""
         return self.visible_to_all or tenant_id in self.granted
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyEntry:
+    """A quota policy as the gateway applies it."""
+
+    api_key_id: UUID | None
+    model: str | None
+    scope: QuotaScope
+
+    def applies(self, key_id: UUID | None, model: str) -> bool:
+        """Does the policy cover a request with this key for this model?"""
+        return (self.api_key_id is None or self.api_key_id == key_id) and (self.model is None or self.model == model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +76,11 @@ class Registry:
         self._sessionmaker = sessionmaker
         self.models: dict[str, ModelEntry] = {}
         self.backends: dict[UUID, BackendEntry] = {}
+        self.policies: dict[UUID, tuple[PolicyEntry, ...]] = {}
+        """Quota policies by tenant."""
+        self.weights: dict[UUID, float] = {}
+        """Fair-scheduler weights of tenants that differ from 1."""
+        self._scopes_cache: dict[tuple[UUID, UUID | None, str], tuple[QuotaScope, ...]] = {}
         self.version = 0
         """Bumped on every reload, so dependants resynchronise only when something may have changed."""
 
@@ -67,6 +90,8 @@ class Registry:
             models = list((await session.execute(select(Model).where(Model.enabled.is_(True)))).scalars())
             grants = (await session.execute(select(ModelGrant.model_id, ModelGrant.tenant_id))).all()
             backends = list((await session.execute(select(Backend).where(Backend.enabled.is_(True)))).scalars())
+            policies = list((await session.execute(select(QuotaPolicy))).scalars())
+            weights = (await session.execute(select(Tenant.id, Tenant.weight).where(Tenant.weight != 1.0))).all()
         granted: dict[UUID, set[UUID]] = {}
         for model_id, tenant_id in grants:
             granted.setdefault(model_id, set()).add(tenant_id)
@@ -77,6 +102,7 @@ class Registry:
                 upstream_name=m.upstream_name,
                 kind=m.kind,
                 max_model_len=m.max_model_len,
+                default_max_tokens=m.default_max_tokens,
                 owned_by=m.owned_by,
                 created=int(m.created_at.timestamp()),
                 visible_to_all=m.visibility == ModelVisibility.ALL.value,
@@ -96,6 +122,21 @@ class Registry:
             )
             for b in backends
         }
+        by_tenant: dict[UUID, list[PolicyEntry]] = {}
+        for p in policies:
+            limits = QuotaLimits(
+                requests_per_minute=p.requests_per_minute,
+                tokens_per_minute=p.tokens_per_minute,
+                monthly_tokens=p.monthly_tokens,
+                max_concurrent=p.max_concurrent,
+            )
+            scope = QuotaScope(counter_name(p.tenant_id, p.scope), limits)
+            by_tenant.setdefault(p.tenant_id, []).append(PolicyEntry(p.api_key_id, p.model, scope))
+        self.policies = {
+            tenant: tuple(sorted(entries, key=lambda e: e.scope.name)) for tenant, entries in by_tenant.items()
+        }
+        self.weights = {tenant_id: float(weight) for tenant_id, weight in weights}
+        self._scopes_cache = {}
         self.version += 1
         log.debug("registry reloaded: %d models, %d backends", len(self.models), len(self.backends))
 
@@ -117,6 +158,20 @@ class Registry:
                 param="model",
             )
         return model
+
+    def quota_scopes(self, principal: Principal, model: str) -> tuple[QuotaScope, ...]:
+        """Every quota scope a request of ``principal`` for ``model`` must fit into (often none)."""
+        cache_key = (principal.tenant_id, principal.key_id, model)
+        scopes = self._scopes_cache.get(cache_key)
+        if scopes is None:
+            entries = self.policies.get(principal.tenant_id, ())
+            scopes = tuple(e.scope for e in entries if e.applies(principal.key_id, model))
+            self._scopes_cache[cache_key] = scopes
+        return scopes
+
+    def weight(self, tenant_id: UUID) -> float:
+        """The tenant's fair-scheduler weight (1 unless set)."""
+        return self.weights.get(tenant_id, 1.0)
 
     def backends_serving(self, upstream_name: str) -> list[BackendEntry]:
         """Enabled backends that serve an upstream model name."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -40,6 +41,18 @@ class BackendState:
     error: str | None = None
     max_model_len: dict[str, int] = field(default_factory=dict)
 
+    def has_room(self) -> bool:
+        """May one more request be sent now?
+
+        Not beyond the configured ``max_concurrency``, and not while vLLM reports requests waiting in
+        its own queue and this replica has requests running there: more would only wait inside the
+        engine, in first-come order, where the fair scheduler cannot reorder them.
+        """
+        limit = self.entry.max_concurrency
+        if limit is not None and self.in_flight >= limit:
+            return False
+        return not (self.waiting > 0 and self.in_flight > 0)
+
     def score(self) -> float:
         """Lower is better: requests the engine is busy with, plus a penalty for its queue.
 
@@ -66,8 +79,16 @@ def parse_load(metrics_text: str) -> tuple[float, float]:
 class BackendMonitor:
     """Keeps :class:`BackendState` for every registered backend and picks the least loaded one."""
 
-    def __init__(self, registry: Registry, http: UpstreamClient, timeout_s: float) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        http: UpstreamClient,
+        timeout_s: float,
+        on_checked: Callable[[], None] | None = None,
+    ) -> None:
         self._registry = registry
+        self._on_checked = on_checked
+        """Called after every round of checks (capacity may have come free, backends may be back)."""
         self._http = http
         self._timeout_s = timeout_s
         self.states: dict[UUID, BackendState] = {}
@@ -93,6 +114,8 @@ class BackendMonitor:
         """Check every backend once, concurrently."""
         self._sync_states()
         await asyncio.gather(*(self._check(state) for state in list(self.states.values())))
+        if self._on_checked is not None:
+            self._on_checked()
 
     async def _check(self, state: BackendState) -> None:
         entry = state.entry

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hub.errors import HubError
 
@@ -44,6 +44,8 @@ class QueuedRequest:
     enqueued_at: float
     item: Any = None
     dispatched_at: float | None = None
+    slot: Any = None
+    """What the request was dispatched to (a backend), until released."""
 
     @property
     def wait_s(self) -> float:
@@ -75,6 +77,11 @@ class VirtualTokenCounter:
         self._weights[tenant] = weight
         if tenant in self._tenants:
             self._tenants[tenant].weight = weight
+
+    def ensure_weight(self, tenant: Hashable, weight: float) -> None:
+        """Set the weight if it changed (cheap enough to call for every request)."""
+        if self._weights.get(tenant, 1.0) != weight:
+            self.set_weight(tenant, weight)
 
     def counter(self, tenant: Hashable) -> float:
         """The tenant's virtual counter (weighted tokens served / weight)."""
@@ -141,26 +148,61 @@ class VirtualTokenCounter:
             request.cost = actual_cost
 
 
+class Capacity(Protocol):
+    """Where dispatched requests run: hands out slots while there is room."""
+
+    def claim(self) -> Any | None:
+        """Take a slot (e.g. the backend chosen to run the request), or ``None`` when saturated."""
+        ...
+
+    def free(self, slot: Any) -> None:
+        """Give a slot back."""
+        ...
+
+
+class FixedCapacity:
+    """``size`` interchangeable slots."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("capacity must be at least 1")
+        self.size = size
+        self.in_use = 0
+
+    def claim(self) -> bool | None:
+        """A slot if one is free."""
+        if self.in_use >= self.size:
+            return None
+        self.in_use += 1
+        return True
+
+    def free(self, slot: Any) -> None:
+        """Return a slot."""
+        self.in_use -= 1
+
+
 class FairQueue:
-    """``capacity`` concurrent slots for one model pool; beyond them requests wait in VTC order.
+    """Requests for one pool of capacity; while it is saturated they wait and leave in VTC order.
 
     Each tenant's queue has a length limit and a wait timeout; only the tenant that overflows or
     waits too long gets a 429, the others are not affected.
     """
 
     def __init__(
-        self, capacity: int, *, queue_limit: int = 64, wait_timeout_s: float = 30.0, fair: bool = True
+        self,
+        capacity: Capacity | int,
+        *,
+        queue_limit: int = 64,
+        wait_timeout_s: float = 30.0,
+        fair: bool = True,
     ) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
-        self.capacity = capacity
+        self.capacity: Capacity = FixedCapacity(capacity) if isinstance(capacity, int) else capacity
         self.queue_limit = queue_limit
         self.wait_timeout_s = wait_timeout_s
         self.order = VirtualTokenCounter(fair=fair)
-        self.in_use = 0
 
     async def acquire(self, tenant: Hashable, cost: float) -> QueuedRequest:
-        """Wait for a slot; returns the dispatched request (``wait_s`` says how long it queued)."""
+        """Wait for a slot; the dispatched request carries it as ``slot`` (``wait_s``: time queued)."""
         if self.order.waiting(tenant) >= self.queue_limit:
             raise HubError(
                 "Too many of your requests are waiting for this model; retry shortly",
@@ -170,7 +212,9 @@ class FairQueue:
             )
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         request = self.order.push(tenant, cost, future)
-        self._dispatch()
+        self.dispatch()
+        if future.done():  # the common case: there was room, no waiting at all
+            return request
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout=self.wait_timeout_s)
         except TimeoutError:
@@ -190,16 +234,23 @@ class FairQueue:
 
     def release(self, request: QueuedRequest, actual_cost: float) -> None:
         """Give the slot back and correct the tenant's counter with the real cost."""
-        self.in_use -= 1
+        if request.slot is not None:
+            slot, request.slot = request.slot, None
+            self.capacity.free(slot)
         self.order.correct(request, actual_cost)
-        self._dispatch()
+        self.dispatch()
 
-    def _dispatch(self) -> None:
-        while self.in_use < self.capacity:
-            request = self.order.pop()
-            if request is None:
+    def dispatch(self) -> None:
+        """Hand free slots to waiting requests in scheduler order (also call when capacity grew)."""
+        while self.order.waiting():
+            slot = self.capacity.claim()
+            if slot is None:
                 return
-            self.in_use += 1
+            request = self.order.pop()
+            if request is None:  # cannot happen while someone waits; keep the slot balance right anyway
+                self.capacity.free(slot)
+                return
+            request.slot = slot
             future: asyncio.Future[None] = request.item
             if not future.done():
                 future.set_result(None)

@@ -20,14 +20,15 @@ from hub.db import alchemy_config, create_engine, create_sessionmaker
 from hub.errors import handle_exception
 from hub.settings import Settings
 
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
-"""Routes anyone may call: probes and the OpenAPI document. Everything else needs a key."""
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
+"""Routes anyone may call: probes, metrics and the OpenAPI document. Everything else needs a key."""
 
 
 def import_models() -> None:
     """Import every ORM model so the metadata (and Alembic) knows all tables."""
     import hub.audit.models
     import hub.backends.models
+    import hub.quotas.models
     import hub.tenants.models
     import hub.usage.models  # noqa: F401
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from hub.audit.controllers import AuditController
     from hub.backends.controllers import BackendController, ModelController
     from hub.health import HealthController
+    from hub.quotas.controllers import QuotaAdminController, TenantQuotaController
     from hub.tenants.controllers import KeyController, TenantController
     from hub.usage.controllers import ChargebackController
 
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ModelController,
             AuditController,
             ChargebackController,
+            QuotaAdminController,
+            TenantQuotaController,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
         middleware=[DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS)],

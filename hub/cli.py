@@ -1,4 +1,4 @@
-"""The ``kiverbund`` command line: serve, migrate, and manage tenants, keys, backends and models.
+"""The ``kiverbund`` command line: serve, migrate, and manage tenants, keys, backends, models and quotas.
 
 Every change made here goes through the same services as the admin API and is audited as
 ``cli:<os user>``.
@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import click
 import httpx
+import msgspec
+from advanced_alchemy.exceptions import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.services import Actor
@@ -25,9 +27,12 @@ from hub.backends.schemas import BackendCreate, BackendUpdate, ModelCreate
 from hub.backends.services import BackendService, ModelService
 from hub.db import MIGRATIONS_DIR, create_engine, create_sessionmaker
 from hub.errors import HubError
+from hub.quotas.models import scope_label
+from hub.quotas.schemas import QuotaPolicySet
+from hub.quotas.services import QuotaPolicyService, policy_summary
 from hub.settings import Settings
 from hub.tenants.models import KeyRole, TenantKind
-from hub.tenants.schemas import KeyCreate, TenantCreate
+from hub.tenants.schemas import KeyCreate, TenantCreate, TenantUpdate
 from hub.tenants.services import ApiKeyService, TenantService
 from hub.usage.services import chargeback_csv, month_bounds
 
@@ -53,6 +58,8 @@ def _run(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except HubError as exc:
         raise click.ClickException(exc.message) from None
+    except NotFoundError as exc:
+        raise click.ClickException(str(exc.detail or exc)) from None
 
 
 def _echo_json(data: Any) -> None:
@@ -113,8 +120,6 @@ def tenant() -> None:
 @click.option("--kind", type=click.Choice([k.value for k in TenantKind]), default=TenantKind.MUNICIPALITY.value)
 def tenant_create(name: str, land: str, ags: str | None, kind: str) -> None:
     """Create a tenant."""
-    import msgspec
-
     try:
         data = msgspec.convert({"name": name, "state": land, "ags": ags, "kind": kind}, TenantCreate)
     except msgspec.ValidationError as exc:
@@ -133,7 +138,31 @@ def tenant_list() -> None:
 
     async def action(session: AsyncSession) -> list[dict[str, Any]]:
         rows = await TenantService(session=session).get_many()
-        return [{"id": t.id, "name": t.name, "kind": t.kind, "ags": t.ags, "enabled": t.enabled} for t in rows]
+        return [
+            {"id": t.id, "name": t.name, "kind": t.kind, "ags": t.ags, "enabled": t.enabled, "weight": t.weight}
+            for t in rows
+        ]
+
+    _echo_json(_run(action))
+
+
+@tenant.command("set-weight")
+@click.argument("name")
+@click.argument("weight", type=float)
+def tenant_set_weight(name: str, weight: float) -> None:
+    """Set a tenant's share of saturated GPU capacity (default 1.0; 2.0 = twice the share).
+
+    A running hub picks the new weight up with its next registry refresh.
+    """
+    try:
+        data = msgspec.convert({"weight": weight}, TenantUpdate)
+    except msgspec.ValidationError as exc:
+        raise click.ClickException(f"weight: {exc}") from None
+
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        tenants = TenantService(session=session)
+        t = await tenants.update_tenant((await tenants.get_by_name(name)).id, data, Actor.cli())
+        return {"name": t.name, "weight": t.weight}
 
     _echo_json(_run(action))
 
@@ -241,8 +270,6 @@ def backend_register(
     max_concurrency: int | None,
 ) -> None:
     """Register a vLLM server."""
-    import msgspec
-
     try:
         data = msgspec.convert(
             {
@@ -305,9 +332,21 @@ def model() -> None:
 @click.option("--kind", type=click.Choice([k.value for k in ModelKind]), default=ModelKind.CHAT.value)
 @click.option("--visibility", type=click.Choice([v.value for v in ModelVisibility]), default="all")
 @click.option("--max-model-len", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--default-max-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Output tokens allowed when a request sets no max_tokens (default: what fits the context window).",
+)
 @click.option("--description", default="")
 def model_add(
-    name: str, upstream: str | None, kind: str, visibility: str, max_model_len: int | None, description: str
+    name: str,
+    upstream: str | None,
+    kind: str,
+    visibility: str,
+    max_model_len: int | None,
+    default_max_tokens: int | None,
+    description: str,
 ) -> None:
     """Publish a model alias."""
     data = ModelCreate(
@@ -316,12 +355,19 @@ def model_add(
         kind=ModelKind(kind),
         visibility=ModelVisibility(visibility),
         max_model_len=max_model_len,
+        default_max_tokens=default_max_tokens,
         description=description,
     )
 
     async def action(session: AsyncSession) -> dict[str, Any]:
         m = await ModelService(session=session).publish(data, Actor.cli())
-        return {"id": m.id, "name": m.name, "upstream_name": m.upstream_name, "kind": m.kind}
+        return {
+            "id": m.id,
+            "name": m.name,
+            "upstream_name": m.upstream_name,
+            "kind": m.kind,
+            "default_max_tokens": m.default_max_tokens,
+        }
 
     _echo_json(_run(action))
 
@@ -354,12 +400,98 @@ def model_list() -> None:
                 "upstream_name": m.upstream_name,
                 "kind": m.kind,
                 "visibility": m.visibility,
+                "default_max_tokens": m.default_max_tokens,
                 "enabled": m.enabled,
             }
             for m in rows
         ]
 
     _echo_json(_run(action))
+
+
+# --- quotas -------------------------------------------------------------------------------------
+
+
+@main.group()
+def quota() -> None:
+    """Set, list and delete tenants' quota policies (a running hub applies changes at its next registry refresh)."""
+
+
+_scope_options = [
+    click.option("--tenant", "tenant_name", required=True, help="Tenant name."),
+    click.option("--key-prefix", default=None, help="Narrow the policy to one of the tenant's keys (kvb_1a2b3c4d)."),
+    click.option("--model", "model_name", default=None, help="Narrow the policy to one model alias."),
+]
+
+
+def _scope(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_scope_options):
+        command = option(command)
+    return command
+
+
+@quota.command("set")
+@_scope
+@click.option("--rpm", type=click.IntRange(min=1), default=None, help="Requests per minute.")
+@click.option("--tpm", type=click.IntRange(min=1), default=None, help="Tokens per minute.")
+@click.option("--monthly-tokens", type=click.IntRange(min=1), default=None, help="Tokens per month (Europe/Berlin).")
+@click.option("--max-concurrent", type=click.IntRange(min=1), default=None, help="Requests in flight at once.")
+def quota_set(
+    tenant_name: str,
+    key_prefix: str | None,
+    model_name: str | None,
+    rpm: int | None,
+    tpm: int | None,
+    monthly_tokens: int | None,
+    max_concurrent: int | None,
+) -> None:
+    """Create or replace the policy of a scope; limits not given are unlimited."""
+
+    async def action(session: AsyncSession) -> dict[str, Any]:
+        quotas = QuotaPolicyService(session=session)
+        t = await TenantService(session=session).get_by_name(tenant_name)
+        key_id = (await quotas.key_of_tenant(t.id, key_prefix)).id if key_prefix else None
+        data = QuotaPolicySet(
+            api_key_id=key_id,
+            model=model_name,
+            requests_per_minute=rpm,
+            tokens_per_minute=tpm,
+            monthly_tokens=monthly_tokens,
+            max_concurrent=max_concurrent,
+        )
+        policy = await quotas.set_policy(t.id, data, Actor.cli())
+        return {"tenant": t.name, **policy_summary(policy, await quotas.key_prefixes(t.id))}
+
+    _echo_json(_run(action))
+
+
+@quota.command("list")
+@click.option("--tenant", "tenant_name", required=True, help="Tenant name.")
+def quota_list(tenant_name: str) -> None:
+    """List a tenant's policies (limits only; the live usage is in GET /api/quota)."""
+
+    async def action(session: AsyncSession) -> list[dict[str, Any]]:
+        quotas = QuotaPolicyService(session=session)
+        t = await TenantService(session=session).get_by_name(tenant_name)
+        prefixes = await quotas.key_prefixes(t.id)
+        return [policy_summary(p, prefixes) for p in await quotas.policies_of(t.id)]
+
+    _echo_json(_run(action))
+
+
+@quota.command("delete")
+@_scope
+def quota_delete(tenant_name: str, key_prefix: str | None, model_name: str | None) -> None:
+    """Delete the policy of a scope (without --key-prefix and --model: the tenant-wide one)."""
+
+    async def action(session: AsyncSession) -> str:
+        quotas = QuotaPolicyService(session=session)
+        t = await TenantService(session=session).get_by_name(tenant_name)
+        key_id = (await quotas.key_of_tenant(t.id, key_prefix)).id if key_prefix else None
+        await quotas.delete_policy(t.id, key_id, model_name, Actor.cli())
+        return f"deleted the quota policy of {t.name} for {scope_label(key_id, model_name)}"
+
+    click.echo(_run(action))
 
 
 # --- demo ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.audit.services import Actor
 from hub.auth.principal import Principal
 from hub.backends.services import BackendService, ModelService
+from hub.quotas.services import QuotaPolicyService
 from hub.tenants.services import ApiKeyService, TenantService
 
 
@@ -37,3 +38,8 @@ async def provide_backend_service(db_session: NamedDependency[AsyncSession]) -> 
 async def provide_model_service(db_session: NamedDependency[AsyncSession]) -> ModelService:
     """Model service on the request's session."""
     return ModelService(session=db_session)
+
+
+async def provide_quota_service(db_session: NamedDependency[AsyncSession]) -> QuotaPolicyService:
+    """Quota policy service on the request's session."""
+    return QuotaPolicyService(session=db_session)

@@ -50,6 +50,21 @@ class Settings:
     ledger_batch_size: int = 500
     ledger_queue_limit: int = 100_000
 
+    quota_store: str = "memory"
+    """Where quota counters live: ``memory`` (one replica, the embedded default) or ``redis`` (shared by
+    several replicas; needs ``redis_url``)."""
+    redis_url: str = ""
+    """E.g. ``redis://127.0.0.1:6379/0``."""
+    quota_reservation_ttl_s: float = 30.0
+    """A replica renews its open reservations; if it dies, they come free after at most this long."""
+    scheduler: str = "fair"
+    """Order of requests waiting for backend capacity: ``fair`` (weighted Virtual Token Counter across
+    tenants) or ``fcfs`` (first come, first served; for comparison)."""
+    queue_limit_per_tenant: int = 100
+    """Requests one tenant may have waiting per model; more get 429 ``queue_full``."""
+    queue_timeout_s: float = 60.0
+    """Longest wait for backend capacity; then 429 ``queue_timeout``."""
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Build settings from ``KIVERBUND_*`` environment variables, then apply explicit overrides."""
@@ -61,6 +76,14 @@ class Settings:
             values[f.name] = _coerce(raw, f.type)
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.quota_store not in ("memory", "redis"):
+            raise ValueError("KIVERBUND_QUOTA_STORE must be 'memory' or 'redis'")
+        if self.quota_store == "redis" and not self.redis_url:
+            raise ValueError("KIVERBUND_QUOTA_STORE=redis needs KIVERBUND_REDIS_URL")
+        if self.scheduler not in ("fair", "fcfs"):
+            raise ValueError("KIVERBUND_SCHEDULER must be 'fair' or 'fcfs'")
 
     @property
     def is_sqlite(self) -> bool:

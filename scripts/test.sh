@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 
-ensure_debian_packages postgresql libtcmalloc-minimal4
+ensure_debian_packages postgresql redis-server libtcmalloc-minimal4
 sync_venv --all-extras
 infra/local-vllm/local-vllm setup
 

@@ -57,6 +57,7 @@ def model_read(model: Model, granted: list[UUID]) -> ModelRead:
         upstream_name=model.upstream_name,
         kind=model.kind,
         max_model_len=model.max_model_len,
+        default_max_tokens=model.default_max_tokens,
         visibility=model.visibility,
         owned_by=model.owned_by,
         description=model.description,

@@ -41,6 +41,7 @@ class Backend(UUIDv7AuditBase):
     api_key: Mapped[str | None] = mapped_column(String(500), default=None)
     """Bearer token the gateway sends upstream when vLLM runs with ``--api-key``."""
     max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
+    """Most requests this gateway replica keeps in flight on the server; more wait in the fair queue."""
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -54,6 +55,8 @@ class Model(UUIDv7AuditBase):
     kind: Mapped[str] = mapped_column(String(20), default=ModelKind.CHAT.value)
     max_model_len: Mapped[int | None] = mapped_column(Integer, default=None)
     """Context window in tokens; learned from the backends when not set."""
+    default_max_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    """Output allowance when a request sets no ``max_tokens`` (default: what fits the context window)."""
     visibility: Mapped[str] = mapped_column(String(20), default=ModelVisibility.ALL.value)
     owned_by: Mapped[str] = mapped_column(String(200), default="ki-verbund")
     description: Mapped[str] = mapped_column(String(1000), default="")

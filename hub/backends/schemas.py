@@ -19,6 +19,9 @@ Location = Annotated[
 ]
 Concurrency = Annotated[int, Meta(ge=1, le=100_000)]
 ContextWindow = Annotated[int, Meta(ge=1, le=10_000_000)]
+OutputAllowance = Annotated[
+    int, Meta(ge=1, le=10_000_000, description="Output tokens allowed when a request sets no max_tokens")
+]
 
 
 class BackendCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,6 +84,7 @@ class ModelCreate(msgspec.Struct, forbid_unknown_fields=True):
     upstream_name: ModelName | None = None
     kind: ModelKind = ModelKind.CHAT
     max_model_len: ContextWindow | None = None
+    default_max_tokens: OutputAllowance | None = None
     visibility: ModelVisibility = ModelVisibility.ALL
     owned_by: Annotated[str, Meta(max_length=200)] = "ki-verbund"
     description: Annotated[str, Meta(max_length=1000)] = ""
@@ -93,6 +97,7 @@ class ModelUpdate(msgspec.Struct, forbid_unknown_fields=True):
     upstream_name: ModelName | UnsetType = UNSET
     kind: ModelKind | UnsetType = UNSET
     max_model_len: ContextWindow | UnsetType | None = UNSET
+    default_max_tokens: OutputAllowance | UnsetType | None = UNSET
     visibility: ModelVisibility | UnsetType = UNSET
     owned_by: Annotated[str, Meta(max_length=200)] | UnsetType = UNSET
     description: Annotated[str, Meta(max_length=1000)] | UnsetType = UNSET
@@ -107,6 +112,7 @@ class ModelRead(msgspec.Struct):
     upstream_name: str
     kind: str
     max_model_len: int | None
+    default_max_tokens: int | None
     visibility: str
     owned_by: str
     description: str

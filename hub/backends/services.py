@@ -96,6 +96,20 @@ class BackendService(SQLAlchemyAsyncRepositoryService[Backend]):
         record(self.repository.session, actor, "backend.delete", "backend", backend_id, name=backend.name)
 
 
+def check_output_allowance(default_max_tokens: int | None, max_model_len: int | None) -> None:
+    """A default output allowance must leave room for a prompt in the model's context window."""
+    if default_max_tokens is None:
+        return
+    if isinstance(default_max_tokens, bool) or not isinstance(default_max_tokens, int) or default_max_tokens < 1:
+        raise HubError("default_max_tokens must be a positive whole number or null", param="default_max_tokens")
+    if max_model_len is not None and default_max_tokens >= max_model_len:
+        raise HubError(
+            f"default_max_tokens={default_max_tokens} leaves no room for a prompt in the context window "
+            f"of {max_model_len} tokens",
+            param="default_max_tokens",
+        )
+
+
 class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
     """Publishes models under aliases and grants them to tenants."""
 
@@ -110,12 +124,14 @@ class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
         """Create a model alias."""
         if await self.exists(name=data.name):
             raise HubError(f"A model named {data.name!r} exists already", status_code=409, param="name")
+        check_output_allowance(data.default_max_tokens, data.max_model_len)
         model = await self.create(
             Model(
                 name=data.name,
                 upstream_name=data.upstream_name or data.name,
                 kind=data.kind.value,
                 max_model_len=data.max_model_len,
+                default_max_tokens=data.default_max_tokens,
                 visibility=data.visibility.value,
                 owned_by=data.owned_by,
                 description=data.description,
@@ -132,6 +148,7 @@ class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
             upstream_name=model.upstream_name,
             kind=model.kind,
             visibility=model.visibility,
+            default_max_tokens=model.default_max_tokens,
         )
         return model
 
@@ -139,6 +156,11 @@ class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
         """Change a model."""
         model = await self.get(model_id)
         changes = set_fields(data)
+        if "default_max_tokens" in changes or "max_model_len" in changes:
+            check_output_allowance(
+                changes.get("default_max_tokens", model.default_max_tokens),
+                changes.get("max_model_len", model.max_model_len),
+            )
         for field, value in changes.items():
             setattr(model, field, getattr(value, "value", value))
         model = await self.update(model)

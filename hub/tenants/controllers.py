@@ -9,10 +9,12 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
+from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit.services import Actor
 from hub.auth.guards import operator_only
+from hub.backends.controllers import RegistryChange, provide_registry_change
 from hub.deps import provide_actor, provide_key_service, provide_tenant_service
 from hub.tenants.models import ApiKey, Tenant
 from hub.tenants.schemas import KeyCreate, KeyIssued, KeyRead, TenantCreate, TenantRead, TenantUpdate
@@ -36,6 +38,7 @@ _DEPENDENCIES = {
     "tenants": Provide(provide_tenant_service),
     "keys": Provide(provide_key_service),
     "actor": Provide(provide_actor, sync_to_thread=False),
+    "change": Provide(provide_registry_change),
 }
 
 
@@ -69,15 +72,22 @@ class TenantController(Controller):
         self,
         request: Request,
         db_session: NamedDependency[AsyncSession],
+        change: NamedDependency[RegistryChange],
         tenants: NamedDependency[TenantService],
         actor: NamedDependency[Actor],
         tenant_id: TenantId,
         data: JSONBody[TenantUpdate],
     ) -> TenantRead:
-        """Rename, move or disable a tenant. Disabling takes effect on this replica at once."""
+        """Rename, move, disable or reweight a tenant. Disabling takes effect on this replica at once.
+
+        A new ``weight`` (the tenant's share in the gateway's fair scheduler) reloads the gateway's registry.
+        """
         tenant = await tenants.update_tenant(tenant_id, data, actor)
         view = tenant_read(tenant)
-        await db_session.commit()
+        if data.weight is UNSET:
+            await db_session.commit()
+        else:
+            await change.publish()
         request.app.state.key_store.clear()
         return view
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 
@@ -39,6 +39,8 @@ class Tenant(UUIDv7AuditBase):
     state: Mapped[str] = mapped_column(String(60))
     """The Land the tenant belongs to, e.g. ``Mecklenburg-Vorpommern``."""
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    weight: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
+    """Share of saturated GPU capacity relative to other tenants (fair scheduler), e.g. by contract."""
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant", lazy="noload", cascade="all, delete-orphan")
 

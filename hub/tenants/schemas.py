@@ -15,6 +15,10 @@ TenantName = Annotated[str, Meta(min_length=1, max_length=200)]
 Ags = Annotated[str, Meta(pattern=r"^\d{8}$", description="Amtlicher Gemeindeschlüssel, 8 digits")]
 StateName = Annotated[str, Meta(min_length=2, max_length=60)]
 Label = Annotated[str, Meta(max_length=200)]
+Weight = Annotated[
+    float,
+    Meta(gt=0, le=1000, description="Share of saturated GPU capacity relative to other tenants (default 1.0)"),
+]
 
 
 class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,6 +36,7 @@ class TenantUpdate(msgspec.Struct, forbid_unknown_fields=True):
     name: TenantName | UnsetType = UNSET
     state: StateName | UnsetType = UNSET
     enabled: bool | UnsetType = UNSET
+    weight: Weight | UnsetType = UNSET
 
 
 class TenantRead(msgspec.Struct):
@@ -43,6 +48,7 @@ class TenantRead(msgspec.Struct):
     ags: str | None
     state: str
     enabled: bool
+    weight: float
     created_at: datetime
 
 

@@ -37,6 +37,8 @@ class UsageRecord(UUIDv7Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms: Mapped[float] = mapped_column(Float)
     ttft_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    queue_wait_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    """Time the request waited in the fair queue for backend capacity."""
 
 
 class UsageDaily(orm_registry.generate_base()):  # type: ignore[misc]

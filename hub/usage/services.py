@@ -41,6 +41,7 @@ class UsageEntry:
     completion_tokens: int
     latency_ms: float
     ttft_ms: float | None
+    queue_wait_ms: float | None = None
 
 
 def berlin_day(moment: datetime) -> date:
@@ -110,6 +111,32 @@ def month_bounds(month: str) -> tuple[date, date]:
     first = datetime.strptime(month, "%Y-%m").date().replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
     return first, following - timedelta(days=1)
+
+
+async def month_tokens(
+    session: AsyncSession, tenant_id: UUID, month: str, *, api_key_id: UUID | None = None, model: str | None = None
+) -> int:
+    """Prompt plus completion tokens booked in ``YYYY-MM`` (Europe/Berlin) for a tenant, optionally
+    only of one key and/or one model. Used to start monthly budgets after a restart."""
+    first, last = month_bounds(month)
+    if api_key_id is None:
+        stmt = select(func.coalesce(func.sum(UsageDaily.prompt_tokens + UsageDaily.completion_tokens), 0)).where(
+            UsageDaily.tenant_id == tenant_id, UsageDaily.day >= first, UsageDaily.day <= last
+        )
+        if model is not None:
+            stmt = stmt.where(UsageDaily.model == model)
+    else:
+        start = datetime.combine(first, datetime.min.time(), BERLIN)
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), BERLIN)
+        stmt = select(func.coalesce(func.sum(UsageRecord.prompt_tokens + UsageRecord.completion_tokens), 0)).where(
+            UsageRecord.tenant_id == tenant_id,
+            UsageRecord.api_key_id == api_key_id,
+            UsageRecord.created_at >= start,
+            UsageRecord.created_at < end,
+        )
+        if model is not None:
+            stmt = stmt.where(UsageRecord.model == model)
+    return int((await session.execute(stmt)).scalar_one())
 
 
 CHARGEBACK_COLUMNS = (

@@ -19,6 +19,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from litestar.testing import AsyncTestClient
+from redis import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from hub.app import create_app
@@ -29,6 +30,7 @@ from hub.tenants.models import KeyRole, Tenant, TenantKind
 from hub.tenants.schemas import KeyCreate, TenantCreate
 from hub.tenants.services import ApiKeyService, TenantService
 from tests.support.postgres import PostgresServer
+from tests.support.redis import RedisServer
 
 DIALECTS = ["sqlite", "postgresql"]
 _counter = itertools.count()
@@ -73,6 +75,21 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One throwaway Redis server for the whole test session (started only by tests that use it)."""
+    with RedisServer.start() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the test Redis, emptied for this test."""
+    with Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+    return redis_server.url
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,17 @@ from hub.db import create_engine
 from hub.settings import Settings
 from tests.db.conftest import downgrade, migrate
 
-EXPECTED_TABLES = {"audit_event", "backend", "model", "model_grant", "tenant", "api_key", "usage_record", "usage_daily"}
+EXPECTED_TABLES = {
+    "audit_event",
+    "backend",
+    "model",
+    "model_grant",
+    "tenant",
+    "api_key",
+    "usage_record",
+    "usage_daily",
+    "quota_policy",
+}
 
 
 def _compare_type(

@@ -37,6 +37,10 @@ class FakeVLLM:
         self.max_model_len = max_model_len
         self.embedding = embedding
         self.running = 0
+        self.waiting = 0
+        """What /metrics reports as vllm:num_requests_waiting (set by tests)."""
+        self.seen: list[dict[str, Any]] = []
+        """Every inference request body received, in order."""
         self.aborted = 0
         self.generated = 0
 
@@ -55,23 +59,34 @@ class FakeVLLM:
         elif method == "GET" and path == "/metrics":
             text = (
                 f'vllm:num_requests_running{{model_name="{self.model}"}} {float(self.running)}\n'
-                f'vllm:num_requests_waiting{{model_name="{self.model}"}} 0.0\n'
+                f'vllm:num_requests_waiting{{model_name="{self.model}"}} {float(self.waiting)}\n'
                 f"vllm:generation_tokens_total {float(self.generated)}\n"
             )
             await self._send(send, 200, text.encode(), b"text/plain")
         elif method == "GET" and path == "/v1/models":
             data = [{"id": self.model, "object": "model", "owned_by": "vllm", "max_model_len": self.max_model_len}]
             await self._send(send, 200, _encode({"object": "list", "data": data}))
+        elif method == "POST" and path == "/tokenize":
+            req = _decode(await self._body(receive))
+            text = " ".join(str(m.get("content", "")) for m in req["messages"]) if "messages" in req else req["prompt"]
+            await self._send(
+                send, 200, _encode({"count": max(1, len(text.split())), "max_model_len": self.max_model_len})
+            )
         elif method == "POST" and path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
-            await self._inference(path, _decode(body), send, receive)
+            req = _decode(await self._body(receive))
+            self.seen.append(req)
+            await self._inference(path, req, send, receive)
         else:
             await self._send(send, 404, b'{"detail":"Not Found"}')
+
+    @staticmethod
+    async def _body(receive: Any) -> bytes:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                return body
 
     @staticmethod
     async def _send(send: Any, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
@@ -104,6 +119,12 @@ class FakeVLLM:
         rid, created = f"cmpl-{time.monotonic_ns()}", int(time.time())
         kind = "chat.completion" if chat else "text_completion"
         if not req.get("stream"):
+            self.running += 1
+            try:
+                if self.pace_s:
+                    await asyncio.sleep(self.pace_s * n)
+            finally:
+                self.running -= 1
             self.generated += n
             choice: dict[str, Any] = (
                 {"index": 0, "message": {"role": "assistant", "content": "tok " * n}, "finish_reason": "length"}

@@ -14,10 +14,12 @@ from tests.support.ports import free_port
 class ThreadedServer:
     """A uvicorn server in a daemon thread; ``stop()`` shuts it down."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, lifespan: str = "off") -> None:
         self.port = free_port()
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan=lifespan
+            )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -110,13 +110,13 @@ async def test_fair_queue_dispatches_a_late_tenant_before_the_flood(fair: bool, 
     await asyncio.sleep(0.01)  # let the tasks reach their wait
     late = asyncio.create_task(request("B"))
     await asyncio.sleep(0.01)
-    assert started == ["A", "A"] and queue.in_use == 2 and queue.order.waiting() == 7
+    assert started == ["A", "A"] and queue.capacity.in_use == 2 and queue.order.waiting() == 7
     gate.set()
     await asyncio.gather(*flood, late)
     # Fair: B is lifted to A's counter and goes second once slots free up (A's older request wins
     # the tie); first come, first served makes it wait behind the whole flood.
     assert started.index("B") == position_of_b
-    assert queue.in_use == 0
+    assert queue.capacity.in_use == 0
 
 
 async def test_overflow_and_timeout_only_hit_the_tenant_concerned() -> None:
@@ -132,7 +132,7 @@ async def test_overflow_and_timeout_only_hit_the_tenant_concerned() -> None:
     assert all(isinstance(r, HubError) and r.code == "queue_timeout" for r in results)
     queue.release(holder, 1)
     slot = await asyncio.wait_for(other, timeout=1)
-    assert slot.tenant == "B" and queue.in_use == 1 and queue.order.waiting() == 0
+    assert slot.tenant == "B" and queue.capacity.in_use == 1 and queue.order.waiting() == 0
 
 
 async def test_cancelled_waiter_leaves_the_queue() -> None:
@@ -145,4 +145,4 @@ async def test_cancelled_waiter_leaves_the_queue() -> None:
         await waiter
     assert queue.order.waiting() == 0
     queue.release(holder, 1)
-    assert queue.in_use == 0
+    assert queue.capacity.in_use == 0

@@ -1,0 +1,1 @@
+"""Quota policies: per-tenant limits, optionally narrowed per API key and per model."""
