@@ -54,14 +54,19 @@ class HubProcess:
             raise RuntimeError(f"kiverbund {' '.join(args)} failed: {done.stderr}")
         return done.stdout
 
-    def start(self) -> HubProcess:
-        """Migrate, create the state tenant with an operator key, and serve."""
+    def start(self, *, bootstrap: bool = True) -> HubProcess:
+        """Migrate, create the state tenant with an operator key, and serve.
+
+        ``bootstrap=False`` only serves: another replica on the same database did the rest (copy its
+        ``operator_key``).
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.cli("migrate")
-        self.cli("tenant", "create", "Land", "--state", "Mecklenburg-Vorpommern", "--kind", "state")
-        self.operator_key = json.loads(self.cli("key", "issue", "--tenant", "Land", "--role", "operator", "--json"))[
-            "secret"
-        ]
+        if bootstrap:
+            self.cli("migrate")
+            self.cli("tenant", "create", "Land", "--state", "Mecklenburg-Vorpommern", "--kind", "state")
+            self.operator_key = json.loads(
+                self.cli("key", "issue", "--tenant", "Land", "--role", "operator", "--json")
+            )["secret"]
         log = (self.data_dir / "hub.log").open("ab")
         self.process = subprocess.Popen([*KIVERBUND, "serve"], env=self.env, cwd=REPO, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
