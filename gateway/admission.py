@@ -83,6 +83,18 @@ class AdmissionControl:
             except QuotaExceeded as exc:
                 self.metrics.quota_rejected(exc.code or "rate_limit_exceeded")
                 raise
+            except HubError:
+                raise
+            except Exception as exc:
+                # Fail closed: without its counters the gateway cannot tell whether a limit is reached.
+                log.error("quota store unavailable: %s", exc)
+                raise HubError(
+                    "Quota counters are unavailable at the moment; try again shortly",
+                    status_code=503,
+                    code="quota_store_unavailable",
+                    error_type="server_error",
+                    headers={"Retry-After": "1"},
+                ) from None
         try:
             # Charged to the tenant's virtual counter now: the prompt. The output is added when the
             # request ends, as VTC counts generated tokens when they are served.

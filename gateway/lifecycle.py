@@ -38,7 +38,11 @@ def _quota_store(settings: Settings) -> QuotaStore:
 
 async def _reload(gateway: Gateway, seeder: MonthlySeeder) -> None:
     await gateway.registry.reload()
-    await seeder.run_once()
+    try:
+        await seeder.run_once()
+    except Exception:
+        # The quota store may be down; seeding is retried with the next reload.
+        log.exception("seeding monthly quota counters failed")
 
 
 async def _refresh_registry(gateway: Gateway, seeder: MonthlySeeder, interval_s: float) -> None:

@@ -80,6 +80,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     import uvicorn
 
     settings = Settings.from_env()
+    if (workers or settings.workers) > 1 and settings.quota_store == "memory":
+        # Each worker process would count quotas and fair shares on its own.
+        click.echo(
+            "warning: several workers with KIVERBUND_QUOTA_STORE=memory: quota limits apply per worker; "
+            "set KIVERBUND_QUOTA_STORE=redis and KIVERBUND_REDIS_URL to share them",
+            err=True,
+        )
     uvicorn.run(
         "hub.app:create_app",
         factory=True,

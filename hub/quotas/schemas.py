@@ -60,8 +60,9 @@ class QuotaPolicyRead(msgspec.Struct):
     tokens_per_minute: int | None
     monthly_tokens: int | None
     max_concurrent: int | None
-    usage: QuotaUsage
-    remaining: QuotaRemaining
+    usage: QuotaUsage | None
+    """``None`` when the quota counters (Redis) cannot be reached."""
+    remaining: QuotaRemaining | None
     updated_at: datetime
 
 

@@ -7,6 +7,7 @@ refresh interval.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -22,6 +23,8 @@ from hub.quotas.models import QuotaPolicy, counter_name, scope_label
 from hub.quotas.schemas import QuotaPolicyRead, QuotaPolicySet, QuotaRemaining, QuotaUsage, TenantQuotas
 from hub.tenants.models import ApiKey, Tenant
 from hub.usage.services import BERLIN
+
+log = logging.getLogger("kiverbund.quotas")
 
 LIMIT_FIELDS = ("requests_per_minute", "tokens_per_minute", "monthly_tokens", "max_concurrent")
 _INT32_MAX = 2**31 - 1
@@ -173,13 +176,35 @@ class QuotaPolicyService(SQLAlchemyAsyncRepositoryService[QuotaPolicy]):
         self, policy: QuotaPolicy, quotas: UsageCounters, prefixes: dict[UUID, str]
     ) -> QuotaPolicyRead:
         """A policy with the live counters of ``quotas`` and what remains."""
-        used = await quotas.usage(counter_name(policy.tenant_id, policy.scope))
+        try:
+            used = await quotas.usage(counter_name(policy.tenant_id, policy.scope))
+        except Exception:
+            # The shared counters (Redis) are down: the policy is still worth showing, without figures.
+            log.warning("quota counters unavailable for %s", policy.scope, exc_info=True)
+            used = None
+        if used is None:
+            return self._read(policy, prefixes, None, None)
         usage = QuotaUsage(
             requests_this_minute=int(used.get("requests_this_minute", 0)),
             tokens_this_minute=int(used.get("tokens_this_minute", 0)),
             tokens_this_month=int(used.get("tokens_this_month", 0)),
             concurrent=int(used.get("concurrent", 0)),
         )
+        remaining = QuotaRemaining(
+            requests_this_minute=_remaining(policy.requests_per_minute, usage.requests_this_minute),
+            tokens_this_minute=_remaining(policy.tokens_per_minute, usage.tokens_this_minute),
+            tokens_this_month=_remaining(policy.monthly_tokens, usage.tokens_this_month),
+            concurrent=_remaining(policy.max_concurrent, usage.concurrent),
+        )
+        return self._read(policy, prefixes, usage, remaining)
+
+    @staticmethod
+    def _read(
+        policy: QuotaPolicy,
+        prefixes: dict[UUID, str],
+        usage: QuotaUsage | None,
+        remaining: QuotaRemaining | None,
+    ) -> QuotaPolicyRead:
         return QuotaPolicyRead(
             id=policy.id,
             tenant_id=policy.tenant_id,
@@ -192,12 +217,7 @@ class QuotaPolicyService(SQLAlchemyAsyncRepositoryService[QuotaPolicy]):
             monthly_tokens=policy.monthly_tokens,
             max_concurrent=policy.max_concurrent,
             usage=usage,
-            remaining=QuotaRemaining(
-                requests_this_minute=_remaining(policy.requests_per_minute, usage.requests_this_minute),
-                tokens_this_minute=_remaining(policy.tokens_per_minute, usage.tokens_this_minute),
-                tokens_this_month=_remaining(policy.monthly_tokens, usage.tokens_this_month),
-                concurrent=_remaining(policy.max_concurrent, usage.concurrent),
-            ),
+            remaining=remaining,
             updated_at=policy.updated_at,
         )
 

@@ -85,6 +85,8 @@ def cluster(engines: dict[str, Engine], tmp_path_factory: pytest.TempPathFactory
                 model = {"name": alias, "upstream_name": engine.served_name}
                 response = replicas[0].admin("POST", "/api/admin/models", json=model)
                 assert response.status_code == 201, response.text
+            for replica in replicas:  # ready includes the shared quota store
+                assert httpx.get(f"{replica.url}/ready", timeout=10).status_code == 200
             yield Cluster(replicas)
         finally:
             for replica in replicas:

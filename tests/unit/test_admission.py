@@ -17,6 +17,7 @@ from gateway.registry import BackendEntry
 from gateway.routing import BackendState
 from hub.app import create_app
 from tests.support.fake_vllm import FakeVLLM
+from tests.support.ports import free_port
 from tests.support.servers import ThreadedServer
 from tests.unit.conftest import Hub, migrated_settings, seed_keys
 from tests.unit.test_gateway_relay import ledger_rows, register, sse_chunks
@@ -234,6 +235,18 @@ async def test_queue_wait_times_out_with_429(hub_factory: Any, slow_upstream: Fa
     assert response.status_code == 429 and response.json()["error"]["code"] == "queue_timeout"
     assert 0.25 < time.monotonic() - started < 0.9
     assert (await slow).status_code == 200
+
+
+async def test_requests_under_a_policy_fail_closed_when_the_quota_store_is_down(
+    hub_factory: Any, slow_upstream: FakeVLLM
+) -> None:
+    hub = await hub_factory(quota_store="redis", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    await register(hub, "fake", slow_upstream.base_url)
+    await set_policy(hub, "Schwerin", requests_per_minute=100)
+    response = await chat(hub, hub.keys.schwerin, max_tokens=2)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "quota_store_unavailable"
+    assert (await chat(hub, hub.keys.luebeck, max_tokens=2)).status_code == 200  # no policy, no counters needed
+    assert (await hub.client.get("/ready")).status_code == 503
 
 
 def test_engine_queue_stops_dispatch_only_while_this_replica_has_work_there() -> None:
