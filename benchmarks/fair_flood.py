@@ -671,7 +671,9 @@ def main() -> None:
         print(f"warning: --flood {args.flood} <= --max-concurrency {args.max_concurrency}: nothing queues",
               file=sys.stderr)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    # SIGTERM ends the run like Ctrl-C, through the finally blocks that stop hubs and engine.
+    # Ctrl-C (also when started in the background, where SIGINT comes ignored) and SIGTERM end the run
+    # through the finally blocks that stop the hubs and the engine.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     rng = random.Random(args.seed)
@@ -732,4 +734,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted (engine and hubs stopped)", file=sys.stderr)
+        sys.exit(130)

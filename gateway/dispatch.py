@@ -19,14 +19,25 @@ from hub.errors import HubError
 class BackendPool:
     """The backends serving one upstream model, as the fair queue's capacity."""
 
-    def __init__(self, monitor: BackendMonitor, upstream_name: str) -> None:
+    def __init__(self, monitor: BackendMonitor, upstream_name: str, burst: int = 0) -> None:
         self._monitor = monitor
         self._upstream_name = upstream_name
+        self._burst = burst
 
     def claim(self) -> BackendState | None:
         """The least loaded backend with room, now counted as busy with one more request."""
         for state in self._monitor.candidates(self._upstream_name):
             if state.has_room():
+                state.in_flight += 1
+                return state
+        return None
+
+    def claim_burst(self) -> BackendState | None:
+        """A burst slot (see :class:`~gateway.scheduler.FairQueue`) on the least loaded backend allowing one."""
+        if self._burst <= 0:
+            return None
+        for state in self._monitor.candidates(self._upstream_name):
+            if state.has_burst_room(self._burst):
                 state.in_flight += 1
                 return state
         return None
@@ -59,8 +70,10 @@ class Dispatcher:
         fair: bool = True,
         queue_limit: int = 100,
         wait_timeout_s: float = 60.0,
+        burst_slots: int = 1,
     ) -> None:
         self._monitor = monitor
+        self._burst_slots = burst_slots
         self._weight_of = weight_of
         self._fair = fair
         self._queue_limit = queue_limit
@@ -71,7 +84,7 @@ class Dispatcher:
     def _queue(self, upstream_name: str) -> FairQueue:
         queue = self.queues.get(upstream_name)
         if queue is None:
-            pool = self._pools[upstream_name] = BackendPool(self._monitor, upstream_name)
+            pool = self._pools[upstream_name] = BackendPool(self._monitor, upstream_name, self._burst_slots)
             queue = self.queues[upstream_name] = FairQueue(
                 pool, queue_limit=self._queue_limit, wait_timeout_s=self._wait_timeout_s, fair=self._fair
             )

@@ -74,6 +74,7 @@ async def gateway_lifespan(app: Litestar) -> AsyncIterator[None]:
         fair=settings.scheduler == "fair",
         queue_limit=settings.queue_limit_per_tenant,
         wait_timeout_s=settings.queue_timeout_s,
+        burst_slots=settings.fair_burst_slots,
     )
     metrics.watch_queues(dispatcher.waiting)
     quotas = _quota_store(settings)

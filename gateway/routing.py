@@ -53,6 +53,14 @@ class BackendState:
             return False
         return not (self.waiting > 0 and self.in_flight > 0)
 
+    def has_burst_room(self, burst: int) -> bool:
+        """May a tenant with nothing running start one more request beyond ``max_concurrency``?
+
+        Only while the engine has no queue of its own (``num_requests_waiting`` is 0).
+        """
+        limit = self.entry.max_concurrency
+        return limit is not None and self.in_flight < limit + burst and self.waiting <= 0
+
     def score(self) -> float:
         """Lower is better: requests the engine is busy with, plus a penalty for its queue.
 

@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,6 +88,10 @@ class VirtualTokenCounter:
         state = self._tenants.get(tenant)
         return state.counter if state else 0.0
 
+    def backlogged_tenants(self) -> list[Hashable]:
+        """Tenants with requests waiting."""
+        return [key for key, t in self._tenants.items() if t.waiting]
+
     def waiting(self, tenant: Hashable | None = None) -> int:
         """Requests waiting, of one tenant or of all."""
         if tenant is not None:
@@ -114,9 +118,14 @@ class VirtualTokenCounter:
         state.waiting.append(request)
         return request
 
-    def pop(self, *, now: float | None = None) -> QueuedRequest | None:
-        """Take the next request to dispatch and charge its tenant, or ``None`` when nobody waits."""
-        backlogged = [t for t in self._tenants.values() if t.waiting]
+    def pop(
+        self, *, now: float | None = None, eligible: Callable[[Hashable], bool] | None = None
+    ) -> QueuedRequest | None:
+        """Take the next request to dispatch and charge its tenant, or ``None`` when nobody waits.
+
+        ``eligible`` narrows the choice to some tenants (the others keep their place).
+        """
+        backlogged = [t for key, t in self._tenants.items() if t.waiting and (eligible is None or eligible(key))]
         if not backlogged:
             return None
         if self.fair:
@@ -159,14 +168,19 @@ class Capacity(Protocol):
         """Give a slot back."""
         ...
 
+    def claim_burst(self) -> Any | None:
+        """A slot beyond the regular capacity, for a tenant with nothing running, or ``None``."""
+        ...
+
 
 class FixedCapacity:
     """``size`` interchangeable slots."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, burst: int = 0) -> None:
         if size < 1:
             raise ValueError("capacity must be at least 1")
         self.size = size
+        self.burst = burst
         self.in_use = 0
 
     def claim(self) -> bool | None:
@@ -180,12 +194,25 @@ class FixedCapacity:
         """Return a slot."""
         self.in_use -= 1
 
+    def claim_burst(self) -> bool | None:
+        """One of the ``burst`` extra slots, if free."""
+        if self.in_use >= self.size + self.burst:
+            return None
+        self.in_use += 1
+        return True
+
 
 class FairQueue:
     """Requests for one pool of capacity; while it is saturated they wait and leave in VTC order.
 
     Each tenant's queue has a length limit and a wait timeout; only the tenant that overflows or
     waits too long gets a 429, the others are not affected.
+
+    Slots are not preempted, so a tenant arriving while a flood holds every slot would wait until one
+    of the flood's requests ends, however fair the order. Therefore a waiting tenant with nothing
+    running may take one of the capacity's *burst* slots (if it has any): a light tenant starts at
+    once, and the flood gets the slot back when that request ends. The capacity decides whether a
+    burst is safe (the gateway's backends refuse it while vLLM itself queues requests).
     """
 
     def __init__(
@@ -200,6 +227,8 @@ class FairQueue:
         self.queue_limit = queue_limit
         self.wait_timeout_s = wait_timeout_s
         self.order = VirtualTokenCounter(fair=fair)
+        self.running: dict[Hashable, int] = {}
+        """Dispatched and not yet released requests per tenant."""
 
     async def acquire(self, tenant: Hashable, cost: float) -> QueuedRequest:
         """Wait for a slot; the dispatched request carries it as ``slot`` (``wait_s``: time queued)."""
@@ -237,6 +266,11 @@ class FairQueue:
         if request.slot is not None:
             slot, request.slot = request.slot, None
             self.capacity.free(slot)
+            left = self.running.get(request.tenant, 1) - 1
+            if left:
+                self.running[request.tenant] = left
+            else:
+                self.running.pop(request.tenant, None)
         self.order.correct(request, actual_cost)
         self.dispatch()
 
@@ -244,13 +278,24 @@ class FairQueue:
         """Hand free slots to waiting requests in scheduler order (also call when capacity grew)."""
         while self.order.waiting():
             slot = self.capacity.claim()
+            request = None
+            if slot is not None:
+                request = self.order.pop()
+            elif self.order.fair and any(self._idle(t) for t in self.order.backlogged_tenants()):
+                # No regular slot: a tenant with nothing running may start on a burst slot.
+                slot = self.capacity.claim_burst()
+                if slot is not None:
+                    request = self.order.pop(eligible=self._idle)
             if slot is None:
                 return
-            request = self.order.pop()
             if request is None:  # cannot happen while someone waits; keep the slot balance right anyway
                 self.capacity.free(slot)
                 return
             request.slot = slot
+            self.running[request.tenant] = self.running.get(request.tenant, 0) + 1
             future: asyncio.Future[None] = request.item
             if not future.done():
                 future.set_result(None)
+
+    def _idle(self, tenant: Hashable) -> bool:
+        return tenant not in self.running

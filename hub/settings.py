@@ -60,6 +60,9 @@ class Settings:
     scheduler: str = "fair"
     """Order of requests waiting for backend capacity: ``fair`` (weighted Virtual Token Counter across
     tenants) or ``fcfs`` (first come, first served; for comparison)."""
+    fair_burst_slots: int = 1
+    """Requests a backend may take beyond its ``max_concurrency`` for tenants with nothing running
+    there, so that a light tenant need not wait for a flood's request to end (0: never)."""
     queue_limit_per_tenant: int = 100
     """Requests one tenant may have waiting per model; more get 429 ``queue_full``."""
     queue_timeout_s: float = 60.0

@@ -231,7 +231,7 @@ async def test_queue_wait_times_out_with_429(hub_factory: Any, slow_upstream: Fa
     slow = asyncio.create_task(chat(hub, hub.keys.schwerin, max_tokens=20))  # holds the slot for 1 s
     await asyncio.sleep(0.05)
     started = time.monotonic()
-    response = await chat(hub, hub.keys.luebeck, max_tokens=1)
+    response = await chat(hub, hub.keys.schwerin, max_tokens=1)
     assert response.status_code == 429 and response.json()["error"]["code"] == "queue_timeout"
     assert 0.25 < time.monotonic() - started < 0.9
     assert (await slow).status_code == 200
@@ -267,3 +267,9 @@ def test_engine_queue_stops_dispatch_only_while_this_replica_has_work_there() ->
     assert not state.has_room()  # vLLM queues already: more would wait there in arrival order
     state.in_flight = 0
     assert state.has_room()  # but never starve: with nothing of ours there, one may go
+    state.in_flight, state.waiting = 4, 0
+    assert state.has_burst_room(1) and not state.has_burst_room(0)
+    state.in_flight = 5
+    assert not state.has_burst_room(1)  # one burst slot, taken
+    state.in_flight, state.waiting = 4, 1
+    assert not state.has_burst_room(1)  # never while the engine queues

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.scheduler import FairQueue, VirtualTokenCounter, weighted_tokens
+from gateway.scheduler import FairQueue, FixedCapacity, VirtualTokenCounter, weighted_tokens
 from hub.errors import HubError
 
 
@@ -146,3 +146,37 @@ async def test_cancelled_waiter_leaves_the_queue() -> None:
     assert queue.order.waiting() == 0
     queue.release(holder, 1)
     assert queue.capacity.in_use == 0
+
+
+@pytest.mark.parametrize(("fair", "b_started_at_once"), [(True, True), (False, False)])
+async def test_a_tenant_with_nothing_running_starts_on_a_burst_slot(fair: bool, b_started_at_once: bool) -> None:
+    queue = FairQueue(FixedCapacity(2, burst=1), queue_limit=100, wait_timeout_s=5, fair=fair)
+    held = [await queue.acquire("A", 100) for _ in range(2)]
+    flood = [asyncio.create_task(queue.acquire("A", 100)) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    assert queue.capacity.in_use == 2  # the flood does not get the burst slot: A has requests running
+    late = asyncio.create_task(queue.acquire("B", 100))
+    await asyncio.sleep(0.01)
+    assert late.done() is b_started_at_once
+    if not fair:
+        queue.release(held.pop(0), 100)
+        await asyncio.sleep(0.01)
+        assert not late.done()  # first come, first served: the flood's next request goes first
+        return
+    assert queue.capacity.in_use == 3 and queue.running == {"A": 2, "B": 1}
+    b_ticket = late.result()
+    # A second request of B waits: B has one running now, so it gets no further burst slot.
+    second = asyncio.create_task(queue.acquire("B", 100))
+    await asyncio.sleep(0.01)
+    assert not second.done()
+    # When one of A's requests ends, the pool is still over its regular size: nobody new starts.
+    queue.release(held.pop(0), 100)
+    await asyncio.sleep(0.01)
+    assert queue.capacity.in_use == 2 and not any(f.done() for f in flood) and not second.done()
+    # B's request ends: its regular slot goes to A (the lower counter), and B, idle again, starts
+    # its second request on the burst slot.
+    queue.release(b_ticket, 100)
+    await asyncio.sleep(0.01)
+    assert queue.capacity.in_use == 3 and second.done() and sum(f.done() for f in flood) == 1
+    for task in [*flood, second]:
+        task.cancel()
