@@ -75,7 +75,9 @@ QUESTIONS = (
     "Wie ändere ich meinen Namen in den Dokumenten nach der Heirat?",
     "Wo bekomme ich einen Termin für die Zulassungsstelle?",
 )
-PHASES = ("alone", "fcfs", "fair")
+PHASES = ("alone", "fcfs", "fair", "vtc-only")
+"""``vtc-only``: the fair order without burst slots (``KIVERBUND_FAIR_BURST_SLOTS=0``), to show what they add."""
+MODES = PHASES[1:]
 
 
 # --- processes ------------------------------------------------------------------------------------
@@ -437,7 +439,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def compare(phases: dict[str, dict[str, Any]], p95_bound: float, throughput_bound: float) -> dict[str, Any]:
     alone = phases["alone"]["b"]
     out: dict[str, Any] = {"b_vs_alone": {}}
-    for mode in ("fcfs", "fair"):
+    for mode in MODES:
         if mode not in phases:
             continue
         b = phases[mode]["b"]
@@ -486,7 +488,7 @@ def print_table(report: dict[str, Any]) -> None:
             r = cmp["b_vs_alone"][name]
             print(f"{'  x':<6} {f(r['ttft_ms_p50'], '{:.2f}x'):>9} {f(r['ttft_ms_p95'], '{:.2f}x'):>9} "
                   f"{f(r['e2e_ms_p50'], '{:.2f}x'):>9} {f(r['e2e_ms_p95'], '{:.2f}x'):>9}")  # fmt: skip
-    for name in ("fcfs", "fair"):
+    for name in MODES:
         if name in phases:
             a = phases[name]["a"]
             print(f"tenant A under {name}: {a['finished_in_window']} requests finished in the window, "
@@ -513,7 +515,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     phases = report["phases"]
     names = [n for n in PHASES if n in phases]
-    colors = {"alone": "tab:gray", "fcfs": "tab:red", "fair": "tab:green"}
+    colors = {"alone": "tab:gray", "fcfs": "tab:red", "fair": "tab:green", "vtc-only": "tab:olive"}
     fig, axes = plt.subplots(1, 3, figsize=(17, 5))
     ax = axes[0]
     groups = [("ttft_ms", "p50"), ("ttft_ms", "p95"), ("e2e_ms", "p50"), ("e2e_ms", "p95")]
@@ -613,7 +615,8 @@ def run_mode(
     """One hub with ``KIVERBUND_SCHEDULER=mode``: B alone (if asked), then B under A's flood."""
     data_dir = workdir / f"hub-{mode}"
     env = {
-        "KIVERBUND_SCHEDULER": mode,
+        "KIVERBUND_SCHEDULER": "fcfs" if mode == "fcfs" else "fair",
+        **({"KIVERBUND_FAIR_BURST_SLOTS": "0"} if mode == "vtc-only" else {}),
         "KIVERBUND_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'kiverbund.db'}",
         "KIVERBUND_HEALTH_INTERVAL_S": "2.0",  # the hub's default (the test helper uses 0.5)
         "KIVERBUND_QUEUE_TIMEOUT_S": str(args.queue_timeout),
@@ -665,8 +668,8 @@ def main() -> None:
     args = parser.parse_args()
     args.hub_env = dict(item.split("=", 1) for item in args.hub_env)
     modes = [m for m in args.modes.split(",") if m]
-    if not modes or any(m not in ("fair", "fcfs") for m in modes):
-        parser.error("--modes: a comma-separated list of fair and fcfs")
+    if not modes or any(m not in MODES for m in modes):
+        parser.error(f"--modes: a comma-separated list of {', '.join(MODES)}")
     if args.flood <= args.max_concurrency:
         print(f"warning: --flood {args.flood} <= --max-concurrency {args.max_concurrency}: nothing queues",
               file=sys.stderr)  # fmt: skip

@@ -30,7 +30,12 @@ log = logging.getLogger("kiverbund.gateway")
 
 def _quota_store(settings: Settings) -> QuotaStore:
     if settings.quota_store == "redis":
-        from gateway.quota_redis import RedisQuotaCounters
+        try:
+            from gateway.quota_redis import RedisQuotaCounters
+        except ImportError as exc:  # the optional dependency
+            raise RuntimeError(
+                "KIVERBUND_QUOTA_STORE=redis needs the redis extra: pip install 'kiverbund[redis]'"
+            ) from exc
 
         return RedisQuotaCounters(settings.redis_url, ttl_s=settings.quota_reservation_ttl_s)
     return InProcessQuotaCounters(ttl_s=max(settings.quota_reservation_ttl_s, settings.upstream_read_timeout_s))

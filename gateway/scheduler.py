@@ -46,6 +46,7 @@ class QueuedRequest:
     dispatched_at: float | None = None
     slot: Any = None
     """What the request was dispatched to (a backend), until released."""
+    released: bool = False
 
     @property
     def wait_s(self) -> float:
@@ -262,15 +263,18 @@ class FairQueue:
         return request
 
     def release(self, request: QueuedRequest, actual_cost: float) -> None:
-        """Give the slot back and correct the tenant's counter with the real cost."""
-        if request.slot is not None:
+        """Give the slot back and correct the tenant's counter with the real cost (once)."""
+        if request.released:
+            return
+        request.released = True
+        if request.slot is not None:  # None if its backend failed and no other could take it
             slot, request.slot = request.slot, None
             self.capacity.free(slot)
-            left = self.running.get(request.tenant, 1) - 1
-            if left:
-                self.running[request.tenant] = left
-            else:
-                self.running.pop(request.tenant, None)
+        left = self.running.get(request.tenant, 1) - 1
+        if left:
+            self.running[request.tenant] = left
+        else:
+            self.running.pop(request.tenant, None)
         self.order.correct(request, actual_cost)
         self.dispatch()
 
