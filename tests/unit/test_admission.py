@@ -208,6 +208,30 @@ async def test_saturated_backend_queues_a_flood_fairly(
     assert counts == [7.0]
 
 
+async def test_tenant_weights_share_a_saturated_backend_in_proportion(
+    hub_factory: Any, slow_upstream: FakeVLLM
+) -> None:
+    hub = await hub_factory(fair_burst_slots=0)
+    await register(hub, "fake", slow_upstream.base_url)
+    tenants = await operator(hub, "GET", "/api/admin/tenants")
+    schwerin = next(t["id"] for t in tenants if t["name"] == "Schwerin")
+    await operator(hub, "PATCH", f"/api/admin/tenants/{schwerin}", json={"weight": 2.0})
+    await configure(hub, max_concurrency=1)
+    finished: list[str] = []
+
+    async def request(town: str, key: str) -> None:
+        response = await chat(hub, key, max_tokens=2)
+        assert response.status_code == 200, response.text
+        finished.append(town)
+
+    await asyncio.gather(
+        *(request("S", hub.keys.schwerin) for _ in range(12)), *(request("L", hub.keys.luebeck) for _ in range(12))
+    )
+    # While both are backlogged (the first 15 answers), Schwerin gets twice Lübeck's service.
+    share = finished[:15].count("S")
+    assert 9 <= share <= 11, finished
+
+
 async def test_only_the_tenant_that_overflows_its_queue_is_refused(hub_factory: Any, slow_upstream: FakeVLLM) -> None:
     hub = await hub_factory(queue_limit_per_tenant=2)
     await register(hub, "fake", slow_upstream.base_url)
