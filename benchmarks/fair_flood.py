@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.engines import LOCAL_VLLM, SERVED_NAMES, Engine, stop_engines
@@ -371,14 +372,8 @@ def fetch_queue_waits(hub: HubProcess, key: str, samples: list[Sample], timeout_
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (as numpy's default), in the unit given."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+    """Linear interpolation between closest ranks (numpy's default method), in the unit given."""
+    return float(numpy.percentile(values, q)) if values else None
 
 
 def _dist_ms(values_s: list[float]) -> dict[str, float | None]:

@@ -38,6 +38,11 @@ _decode_object = msgspec.json.Decoder(dict[str, Any])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+def _bad_gateway(message: str) -> HubError:
+    """A backend failed in a way the client could not cause: 502 ``upstream_error``."""
+    return HubError(message, status_code=502, code="upstream_error", error_type="server_error")
+
+
 def _ledger_status(http_status: int) -> str:
     if http_status == 503:
         return "unavailable"
@@ -158,12 +163,7 @@ class Gateway:
                 self.monitor.mark_down(state, f"{exc.__class__.__name__}: {exc}")
                 state = self.admission.dispatcher.reroute(model.upstream_name, admission.ticket)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise HubError(
-                    f"The model backend did not answer ({exc.__class__.__name__})",
-                    status_code=502,
-                    code="upstream_error",
-                    error_type="server_error",
-                ) from None
+                raise _bad_gateway(f"The model backend did not answer ({exc.__class__.__name__})") from None
         call.backend = None
         raise HubError(
             f"No backend for model `{model.name}` is reachable at the moment; try again later",
@@ -177,12 +177,7 @@ class Gateway:
         try:
             content = await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HubError(
-                f"The model backend broke off its answer ({exc.__class__.__name__})",
-                status_code=502,
-                code="upstream_error",
-                error_type="server_error",
-            ) from None
+            raise _bad_gateway(f"The model backend broke off its answer ({exc.__class__.__name__})") from None
         finally:
             response.release()
         if response.status != 200:
@@ -190,12 +185,7 @@ class Gateway:
         try:
             data = _decode_object.decode(content)
         except msgspec.DecodeError:
-            raise HubError(
-                "The model backend sent an invalid answer",
-                status_code=502,
-                code="upstream_error",
-                error_type="server_error",
-            ) from None
+            raise _bad_gateway("The model backend sent an invalid answer") from None
         call.take_usage(data.get("usage"))
         data["model"] = admission.model.name
         self.ledger.add(call.entry("ok", 200))

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.support.ports import free_port
+from tests.support.ports import start_on_free_port
 
 PG_ROOT = Path("/usr/lib/postgresql")
 BINDIR_ENV = "KIVERBUND_TEST_PG_BINDIR"
@@ -97,17 +97,9 @@ class PostgresServer:
         try:
             server._prepare_owner()
             server._initdb(timeout_s)
-            last_error: PostgresError | None = None
-            for _ in range(attempts):
-                server.port = free_port()
-                try:
-                    server._start(timeout_s)
-                    break
-                except PostgresError as exc:  # most likely the port was taken in between
-                    last_error = exc
-            else:
-                assert last_error is not None
-                raise last_error
+            start_on_free_port(
+                lambda port: server._start_on(port, timeout_s), attempts=attempts, retry_on=PostgresError
+            )
         except BaseException:
             server.stop()
             raise
@@ -282,6 +274,10 @@ class PostgresServer:
                 f"Server log ({self.log_file}):\n{_tail(self.log_file)}"
             )
         return result
+
+    def _start_on(self, port: int, timeout_s: float) -> None:
+        self.port = port
+        self._start(timeout_s)
 
     def _start(self, timeout_s: float) -> None:
         self.log_file.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.support.ports import free_port
+from tests.support.ports import start_on_free_port
 
 BINARY_ENV = "KIVERBUND_TEST_REDIS_SERVER"
 """Optional override: the path of the ``redis-server`` binary."""
@@ -82,17 +82,9 @@ class RedisServer:
         """Start a server in a temporary directory on a free port; wait until it answers PING."""
         server = cls(find_binary(), Path(tempfile.mkdtemp(prefix="kiverbund-redis-")))
         try:
-            last_error: RedisServerError | None = None
-            for _ in range(attempts):
-                server.port = free_port()
-                try:
-                    server._start(timeout_s)
-                    break
-                except RedisServerError as exc:  # most likely the port was taken in between
-                    last_error = exc
-            else:
-                assert last_error is not None
-                raise last_error
+            start_on_free_port(
+                lambda port: server._start_on(port, timeout_s), attempts=attempts, retry_on=RedisServerError
+            )
         except BaseException:
             server.stop()
             raise
@@ -119,6 +111,10 @@ class RedisServer:
         self.stop()
 
     # --- internals -------------------------------------------------------------------------------
+
+    def _start_on(self, port: int, timeout_s: float) -> None:
+        self.port = port
+        self._start(timeout_s)
 
     def _start(self, timeout_s: float) -> None:
         self.log_file.unlink(missing_ok=True)
