@@ -92,7 +92,7 @@ class Dispatcher:
 
     async def acquire(self, upstream_name: str, tenant_id: UUID, cost: float) -> QueuedRequest:
         """Wait (fairly) for room on a backend of the model; ``ticket.slot`` is the backend."""
-        if not self._monitor.candidates(upstream_name):
+        if not self._monitor.serves(upstream_name):
             raise HubError(
                 "No backend for this model is reachable at the moment; try again later",
                 status_code=503,

@@ -176,6 +176,11 @@ class BackendMonitor:
             states.sort(key=BackendState.score)
         return states
 
+    def serves(self, upstream_name: str) -> bool:
+        """Is any backend that is not known to be down serving ``upstream_name``? (No sorting: hot path.)"""
+        self._sync_states()
+        return any(s.healthy is not False and upstream_name in s.entry.served_models for s in self.states.values())
+
     def context_window(self, upstream_name: str) -> int | None:
         """The smallest ``max_model_len`` any healthy backend reports for the model."""
         windows = [

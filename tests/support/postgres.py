@@ -13,7 +13,6 @@ Usage::
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import pwd
@@ -25,9 +24,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
-from tests.support.ports import start_on_free_port
+from tests.support.throwaway import ThrowawayServer
 
 PG_ROOT = Path("/usr/lib/postgresql")
 BINDIR_ENV = "KIVERBUND_TEST_PG_BINDIR"
@@ -70,8 +68,10 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(server log is empty)"
 
 
-class PostgresServer:
+class PostgresServer(ThrowawayServer):
     """One running throwaway PostgreSQL cluster. Create it with :meth:`start`; end it with :meth:`stop`."""
+
+    start_error = PostgresError
 
     def __init__(self, bindir: Path, base_dir: Path, port: int, password: str) -> None:
         self.bindir = bindir
@@ -94,35 +94,20 @@ class PostgresServer:
         bindir = find_bindir()
         base_dir = Path(tempfile.mkdtemp(prefix="kiverbund-pg-"))
         server = cls(bindir, base_dir, port=0, password=secrets.token_urlsafe(16))
-        try:
+
+        def prepare() -> None:
             server._prepare_owner()
             server._initdb(timeout_s)
-            start_on_free_port(
-                lambda port: server._start_on(port, timeout_s), attempts=attempts, retry_on=PostgresError
-            )
-        except BaseException:
-            server.stop()
-            raise
-        atexit.register(server.stop)
-        return server
 
-    def stop(self) -> None:
-        """Stop the server (immediately: it is throwaway) and delete its directory. Safe to call twice."""
+        return server._launch(timeout_s, attempts, prepare)
+
+    def _shutdown(self) -> None:
+        # Immediately: the cluster is throwaway.
         if self._running:
             result = self._pg_ctl("stop", "-m", "immediate", "-w", "-t", "30", check=False, timeout_s=40)
             if result is None or result.returncode != 0:
                 self._kill_postmaster()
             self._running = False
-        shutil.rmtree(self.base_dir, ignore_errors=True)
-        atexit.unregister(self.stop)
-
-    def __enter__(self) -> PostgresServer:
-        return self
-
-    def __exit__(
-        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # --- databases -------------------------------------------------------------------------------
 
@@ -274,10 +259,6 @@ class PostgresServer:
                 f"Server log ({self.log_file}):\n{_tail(self.log_file)}"
             )
         return result
-
-    def _start_on(self, port: int, timeout_s: float) -> None:
-        self.port = port
-        self._start(timeout_s)
 
     def _start(self, timeout_s: float) -> None:
         self.log_file.unlink(missing_ok=True)

@@ -12,7 +12,6 @@ Usage::
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
@@ -21,9 +20,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
-from tests.support.ports import start_on_free_port
+from tests.support.throwaway import ThrowawayServer
 
 BINARY_ENV = "KIVERBUND_TEST_REDIS_SERVER"
 """Optional override: the path of the ``redis-server`` binary."""
@@ -66,8 +64,10 @@ def _answers_ping(host: str, port: int) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(ThrowawayServer):
     """One running throwaway Redis server. Create it with :meth:`start`; end it with :meth:`stop`."""
+
+    start_error = RedisServerError
 
     def __init__(self, binary: str, base_dir: Path) -> None:
         self.binary = binary
@@ -80,41 +80,17 @@ class RedisServer:
     @classmethod
     def start(cls, *, timeout_s: float = 30.0, attempts: int = 3) -> RedisServer:
         """Start a server in a temporary directory on a free port; wait until it answers PING."""
-        server = cls(find_binary(), Path(tempfile.mkdtemp(prefix="kiverbund-redis-")))
-        try:
-            start_on_free_port(
-                lambda port: server._start_on(port, timeout_s), attempts=attempts, retry_on=RedisServerError
-            )
-        except BaseException:
-            server.stop()
-            raise
-        atexit.register(server.stop)
-        return server
+        return cls(find_binary(), Path(tempfile.mkdtemp(prefix="kiverbund-redis-")))._launch(timeout_s, attempts)
 
     @property
     def url(self) -> str:
         """``redis://127.0.0.1:<port>/0``."""
         return f"redis://{self.host}:{self.port}/0"
 
-    def stop(self) -> None:
-        """Stop the server and delete its directory. Safe to call twice."""
+    def _shutdown(self) -> None:
         self._terminate()
-        shutil.rmtree(self.base_dir, ignore_errors=True)
-        atexit.unregister(self.stop)
-
-    def __enter__(self) -> RedisServer:
-        return self
-
-    def __exit__(
-        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # --- internals -------------------------------------------------------------------------------
-
-    def _start_on(self, port: int, timeout_s: float) -> None:
-        self.port = port
-        self._start(timeout_s)
 
     def _start(self, timeout_s: float) -> None:
         self.log_file.unlink(missing_ok=True)
