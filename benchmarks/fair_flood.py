@@ -261,13 +261,13 @@ def _scrape(hub: HubProcess) -> dict[str, float]:
         text = httpx.get(f"{hub.url}/metrics", timeout=10, trust_env=False).text
         for family in text_string_to_metric_families(text):
             for s in family.samples:
-                if s.name == "kiverbund_queue_waiting":
+                if s.name == "kiverbund_gateway_queue_waiting":
                     out["queue_waiting"] += s.value
-                elif s.name == "kiverbund_queue_wait_seconds_count":
+                elif s.name == "kiverbund_gateway_queue_wait_seconds_count":
                     out["queue_wait_count"] += s.value
-                elif s.name == "kiverbund_queue_wait_seconds_sum":
+                elif s.name == "kiverbund_gateway_queue_wait_seconds_sum":
                     out["queue_wait_sum_s"] += s.value
-                elif s.name.startswith("kiverbund_admission_rejections") and not s.name.endswith("_created"):
+                elif s.name.startswith("kiverbund_gateway_admission_rejections") and not s.name.endswith("_created"):
                     out["rejections"] += s.value
     return out
 

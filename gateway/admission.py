@@ -21,7 +21,9 @@ from gateway.routing import BackendMonitor
 from gateway.scheduler import QueuedRequest, weighted_tokens
 from gateway.schemas import Endpoint
 from gateway.tokens import TokenCounter, estimate_prompt_tokens, output_allowance
+from gateway.tracing import GatewayTracer
 from hub.errors import HubError
+from hub.telemetry import semconv
 
 log = logging.getLogger("kiverbund.gateway.admission")
 
@@ -52,6 +54,7 @@ class AdmissionControl:
         dispatcher: Dispatcher,
         tokens: TokenCounter,
         metrics: GatewayMetrics,
+        tracer: GatewayTracer,
     ) -> None:
         self.registry = registry
         self.monitor = monitor
@@ -59,6 +62,7 @@ class AdmissionControl:
         self.dispatcher = dispatcher
         self.tokens = tokens
         self.metrics = metrics
+        self.tracer = tracer
 
     async def admit(
         self, call: Call, model: ModelEntry, endpoint: Endpoint, payload: dict[str, Any], params: Any
@@ -67,7 +71,7 @@ class AdmissionControl:
         try:
             self.registry.check_release(call.principal, model)
         except HubError as exc:
-            self.metrics.quota_rejected(exc.code or "model_not_released")
+            self.metrics.quota_rejected(exc.code or "model_not_released", call.principal.tenant_name)
             raise
         scopes = self.registry.quota_scopes(call.principal, model.name)
         counts_tokens = any(
@@ -85,9 +89,10 @@ class AdmissionControl:
         reservation = None
         if scopes:
             try:
-                reservation = await self.quotas.reserve(scopes, prompt + allowance)
+                with self.tracer.step(call, semconv.SPAN_QUOTA_RESERVE):
+                    reservation = await self.quotas.reserve(scopes, prompt + allowance)
             except QuotaExceeded as exc:
-                self.metrics.quota_rejected(exc.code or "rate_limit_exceeded")
+                self.metrics.quota_rejected(exc.code or "rate_limit_exceeded", call.principal.tenant_name)
                 raise
             except HubError:
                 raise
@@ -104,14 +109,16 @@ class AdmissionControl:
         try:
             # Charged to the tenant's virtual counter now: the prompt. The output is added when the
             # request ends, as VTC counts generated tokens when they are served.
-            ticket = await self.dispatcher.acquire(
-                model.upstream_name, call.principal.tenant_id, weighted_tokens(prompt, 0)
-            )
+            with self.tracer.step(call, semconv.SPAN_QUEUE_WAIT) as span:
+                ticket = await self.dispatcher.acquire(
+                    model.upstream_name, call.principal.tenant_id, weighted_tokens(prompt, 0)
+                )
+                span.set_attribute(semconv.HUB_QUEUE_WAIT_S, ticket.wait_s)
         except BaseException as exc:
             if reservation is not None:
                 await self.quotas.release(reservation, 0)
             if isinstance(exc, HubError) and exc.code in ("queue_full", "queue_timeout"):
-                self.metrics.quota_rejected(exc.code)
+                self.metrics.quota_rejected(exc.code, call.principal.tenant_name)
             raise
         call.queue_wait_ms = ticket.wait_s * 1000.0
         call.backend = ticket.slot

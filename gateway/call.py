@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opentelemetry.trace import Span
+
 from gateway.routing import BackendState
 from gateway.schemas import Endpoint
 from hub.auth.principal import Principal
@@ -29,6 +31,37 @@ class Call:
     completion_tokens: int = 0
     ttft_ms: float | None = None
     queue_wait_ms: float | None = None
+    span: Span | None = None
+    """The request's span (see :mod:`gateway.tracing`); None once ended."""
+    upstream_span: Span | None = None
+    upstream_started: float | None = None
+    upstream_model: str | None = None
+    """The model name the backend answered with (its served name, not the tenant's alias)."""
+    response_id: str | None = None
+    finish_reasons: set[str] | None = None
+
+    def take_response(self, data: dict[str, Any]) -> None:
+        """Note the answer's id, served model and finish reasons (for the spans; never its text)."""
+        if self.response_id is None:
+            response_id = data.get("id")
+            if isinstance(response_id, str):
+                self.response_id = response_id
+        if self.upstream_model is None:
+            model = data.get("model")
+            if isinstance(model, str):
+                self.upstream_model = model
+        for choice in data.get("choices") or ():
+            reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+            if isinstance(reason, str):
+                if self.finish_reasons is None:
+                    self.finish_reasons = set()
+                self.finish_reasons.add(reason)
+
+    def time_to_first_chunk_s(self) -> float | None:
+        """Seconds from sending upstream to the first output chunk (streams only)."""
+        if self.ttft_ms is None or self.upstream_started is None:
+            return None
+        return self.started + self.ttft_ms / 1000.0 - self.upstream_started
 
     def take_usage(self, usage: dict[str, Any] | None) -> None:
         """Adopt the backend's token counts (vLLM's ``usage`` object)."""

@@ -14,16 +14,18 @@ from litestar.events import listener
 from gateway.admission import AdmissionControl
 from gateway.dispatch import Dispatcher
 from gateway.ledger import Ledger
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import BackendReading, GatewayMetrics
 from gateway.proxy import Gateway
 from gateway.quota_seed import MonthlySeeder
 from gateway.quotas import InProcessQuotaCounters, QuotaStore
 from gateway.registry import Registry
 from gateway.routing import BackendMonitor
 from gateway.tokens import TokenCounter
+from gateway.tracing import GatewayTracer
 from gateway.upstream import UpstreamClient
 from hub.events import REGISTRY_CHANGED
 from hub.settings import Settings
+from hub.telemetry.providers import Telemetry
 
 log = logging.getLogger("kiverbund.gateway")
 
@@ -65,7 +67,9 @@ async def gateway_lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     http = UpstreamClient(settings)
     registry = Registry(app.state.sessionmaker, evidence=app.state.get("release_evidence"))
-    metrics = GatewayMetrics()
+    telemetry: Telemetry = app.state.telemetry
+    metrics = GatewayMetrics(telemetry.meter)
+    tracer = GatewayTracer(telemetry.tracer)
     dispatcher: Dispatcher | None = None
 
     def capacity_checked() -> None:
@@ -82,6 +86,12 @@ async def gateway_lifespan(app: Litestar) -> AsyncIterator[None]:
         burst_slots=settings.fair_burst_slots,
     )
     metrics.watch_queues(dispatcher.waiting)
+    metrics.watch_backends(
+        lambda: [
+            BackendReading(s.entry.name, bool(s.healthy), s.in_flight, s.running, s.waiting)
+            for s in monitor.states.values()
+        ]
+    )
     quotas = _quota_store(settings)
     admission = AdmissionControl(
         registry=registry,
@@ -90,6 +100,7 @@ async def gateway_lifespan(app: Litestar) -> AsyncIterator[None]:
         dispatcher=dispatcher,
         tokens=TokenCounter(http, monitor),
         metrics=metrics,
+        tracer=tracer,
     )
     ledger = Ledger(
         app.state.sessionmaker,
@@ -97,7 +108,16 @@ async def gateway_lifespan(app: Litestar) -> AsyncIterator[None]:
         batch_size=settings.ledger_batch_size,
         queue_limit=settings.ledger_queue_limit,
     )
-    gateway = Gateway(registry=registry, monitor=monitor, ledger=ledger, http=http, admission=admission)
+    metrics.watch_ledger(lambda: ledger.pending)
+    gateway = Gateway(
+        registry=registry,
+        monitor=monitor,
+        ledger=ledger,
+        http=http,
+        admission=admission,
+        tracer=tracer,
+        metrics=metrics,
+    )
     seeder = MonthlySeeder(app.state.sessionmaker, registry, quotas)
     app.state.gateway = gateway
     app.state.gateway_metrics = metrics

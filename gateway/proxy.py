@@ -23,10 +23,12 @@ from litestar.response import Stream
 from gateway.admission import Admission, AdmissionControl
 from gateway.call import Call
 from gateway.ledger import Ledger
+from gateway.metrics import GatewayMetrics
 from gateway.registry import ModelEntry, Registry
 from gateway.routing import BackendMonitor
 from gateway.schemas import ChatParams, Endpoint, parse_request
 from gateway.streaming import StreamRelay
+from gateway.tracing import GatewayTracer
 from gateway.upstream import CONNECT_ERRORS, UpstreamClient
 from gateway.upstream_errors import upstream_error
 from hub.auth.principal import Principal
@@ -62,6 +64,8 @@ class Gateway:
         ledger: Ledger,
         http: UpstreamClient,
         admission: AdmissionControl,
+        tracer: GatewayTracer,
+        metrics: GatewayMetrics,
     ) -> None:
         self.registry = registry
         self.monitor = monitor
@@ -69,12 +73,25 @@ class Gateway:
         self.http = http
         self.admission = admission
         self.quotas = admission.quotas
+        self.tracer = tracer
+        self.metrics = metrics
         self._finishing: set[asyncio.Task[None]] = set()
 
     async def drain(self) -> None:
         """Wait for quota settlements still running after their streams ended (shutdown)."""
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
+
+    def healthy_backends_by_model(self) -> dict[str, int]:
+        """For every enabled model, how many of its backends passed their last health check (readiness)."""
+        return {
+            name: sum(
+                1
+                for state in self.monitor.states.values()
+                if state.healthy is True and model.upstream_name in state.entry.served_models
+            )
+            for name, model in self.registry.models.items()
+        }
 
     async def forward(self, request: Request, endpoint: Endpoint) -> Response:
         """Handle one inference request end to end."""
@@ -86,6 +103,7 @@ class Gateway:
             created_at=datetime.now(UTC),
             started=time.perf_counter(),
         )
+        self.tracer.start_request(call)
         try:
             self.ledger.check_capacity()
         except HubError as exc:
@@ -99,6 +117,7 @@ class Gateway:
             call.stream = bool(getattr(params, "stream", False))
             model = self._resolve_model(principal, params.model, endpoint)
             call.model = model.name
+            self.tracer.describe_request(call, model.name, payload, params)
             self._check_context_window(model, params)
             admission = await self.admission.admit(call, model, endpoint, payload, params)
         except HubError as exc:
@@ -157,9 +176,11 @@ class Gateway:
             headers = {"Content-Type": "application/json", "X-Request-Id": call.request_id}
             if state.entry.api_key:
                 headers["Authorization"] = f"Bearer {state.entry.api_key}"
+            self.tracer.start_upstream(call, state, model.upstream_name, headers)
             try:
                 return await self.http.post(state.entry.base_url + call.endpoint.path, body, headers)
             except CONNECT_ERRORS as exc:
+                self.tracer.end_upstream(call, None, exc.__class__.__name__)
                 self.monitor.mark_down(state, f"{exc.__class__.__name__}: {exc}")
                 state = self.admission.dispatcher.reroute(model.upstream_name, admission.ticket)
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -187,8 +208,9 @@ class Gateway:
         except msgspec.DecodeError:
             raise _bad_gateway("The model backend sent an invalid answer") from None
         call.take_usage(data.get("usage"))
+        call.take_response(data)
         data["model"] = admission.model.name
-        self.ledger.add(call.entry("ok", 200))
+        self._record(call, "ok", 200)
         return Response(
             content=_encode.encode(data),
             status_code=200,
@@ -210,7 +232,7 @@ class Gateway:
 
         def finished(_relay: StreamRelay, outcome: str) -> None:
             status = 200 if outcome in ("ok", "client_disconnected") else 502
-            self.ledger.add(call.entry(outcome, status, None if outcome == "ok" else outcome))
+            self._record(call, outcome, status, None if outcome == "ok" else outcome)
             task = asyncio.ensure_future(self.admission.finish(admission, call))
             self._finishing.add(task)
             task.add_done_callback(self._finishing.discard)
@@ -230,9 +252,17 @@ class Gateway:
             background=BackgroundTask(relay.finish),
         )
 
+    def _record(
+        self, call: Call, outcome: str, http_status: int, error_code: str | None = None, *, ledger: bool = True
+    ) -> None:
+        """The request ended: book it in the ledger and close its spans and metrics with the same figures."""
+        if ledger:
+            self.ledger.add(call.entry(outcome, http_status, error_code))
+        self.tracer.finish(call, outcome, http_status, error_code)
+        self.metrics.request_finished(call, outcome, http_status, error_code)
+
     def _error(self, call: Call, exc: HubError, *, record: bool = True) -> Response:
-        if record:
-            self.ledger.add(call.entry(_ledger_status(exc.status_code), exc.status_code, exc.code))
+        self._record(call, _ledger_status(exc.status_code), exc.status_code, exc.code, ledger=record)
         response = error_response(exc)
         response.headers["x-request-id"] = call.request_id
         return response

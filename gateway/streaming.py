@@ -76,6 +76,7 @@ class StreamRelay:
                     continue
                 usage = chunk.get("usage")
                 call.take_usage(usage)
+                call.take_response(chunk)
                 choices = chunk.get("choices")
                 if call.ttft_ms is None and choices and _has_output(choices):
                     call.mark_first_token()

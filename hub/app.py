@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
@@ -21,8 +23,10 @@ from hub.db import alchemy_config, create_engine, create_sessionmaker
 from hub.errors import handle_exception
 from hub.kipass.gate import KiPassGate
 from hub.settings import Settings
+from hub.telemetry.http import RouteTelemetryMiddleware, http_duration_histogram, server_span_details
+from hub.telemetry.providers import Telemetry, build_telemetry, no_op_meter_provider
 
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
+PUBLIC_PATHS = ["^/health$", "^/health/live$", "^/health/ready$", "^/ready$", "^/metrics$", "^/schema"]
 """Routes anyone may call: probes, metrics and the OpenAPI document. Everything else needs a key."""
 
 
@@ -58,8 +62,33 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the hub application from ``settings`` (default: the environment)."""
+def _tracing_plugins(telemetry: Telemetry) -> list[Any]:
+    """Litestar's OpenTelemetry plugin (server spans, incoming ``traceparent``) while tracing is on.
+
+    Its HTTP metrics are switched off: they label by raw path; :class:`RouteTelemetryMiddleware`
+    records the same histogram by route template instead.
+    """
+    if not telemetry.tracing:
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+    return [
+        OpenTelemetryPlugin(
+            OpenTelemetryConfig(
+                tracer_provider=telemetry.tracer_provider,
+                meter_provider=no_op_meter_provider(),
+                scope_span_details_extractor=server_span_details,
+                exclude_spans=["receive", "send"],
+            )
+        )
+    ]
+
+
+def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None = None) -> Litestar:
+    """Build the hub application from ``settings`` (default: the environment).
+
+    ``telemetry`` replaces the providers built from the settings (tests pass in-memory exporters).
+    """
     from catalog.controllers import catalog_handlers
     from catalog.evaluations.services import CatalogEvidence
     from catalog.web import TEMPLATES_DIR as CATALOG_TEMPLATES_DIR
@@ -83,6 +112,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
+    # The stable HTTP semantic conventions (http.request.method, url.path...) for the server spans.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    telemetry = telemetry or build_telemetry(settings)
 
     @asynccontextmanager
     async def database_lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -90,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await engine.dispose()
+            telemetry.shutdown()
 
     identity = build_identity(settings, sessionmaker)
 
@@ -122,9 +155,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *catalog_handlers(),
             *web_handlers(),
         ],
-        plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
-        # The web session must be loaded before authentication reads it (web pages only).
+        plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine)), *_tracing_plugins(telemetry)],
+        # Outermost first: the HTTP duration includes authentication; the web session must be loaded
+        # before authentication reads it (web pages only).
         middleware=[
+            RouteTelemetryMiddleware(http_duration_histogram(telemetry.meter)),
             session_config(settings).middleware,
             DefineMiddleware(HubAuthenticationMiddleware, exclude=PUBLIC_PATHS),
         ],
@@ -136,6 +171,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(
             {
                 "settings": settings,
+                "telemetry": telemetry,
                 "sessionmaker": sessionmaker,
                 "key_store": KeyStore(sessionmaker, settings.key_cache_ttl_s),
                 **identity.state(),

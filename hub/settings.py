@@ -102,6 +102,11 @@ class Settings:
     """Send the web session cookie only over HTTPS (browsers also accept it on http://localhost)."""
     session_max_age_s: int = 8 * 3600
     """Longest a web session lasts without a new sign-in."""
+    otel_enabled: bool = False
+    """Record traces and push traces and metrics over OTLP/HTTP. The exporter reads the standard
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` (default ``http://localhost:4318``), ``OTEL_EXPORTER_OTLP_HEADERS`` and
+    ``OTEL_SERVICE_NAME`` (default ``kiverbund-hub``).
+    ``/metrics`` (Prometheus) works either way."""
     ki_pass_validity_days: int = 730
     """How long a KI-Pass stays valid after the training when the record names no end date."""
 

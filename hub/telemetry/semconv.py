@@ -77,7 +77,6 @@ SPAN_UPSTREAM = "kiverbund.upstream"
 METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
 METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
-METRIC_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
 METRIC_REQUESTS = "kiverbund.gateway.requests"
 METRIC_QUEUE_WAIT = "kiverbund.gateway.queue.wait"
 METRIC_QUEUE_WAITING = "kiverbund.gateway.queue.waiting"
@@ -99,7 +98,6 @@ PROMETHEUS_METRICS: dict[str, str] = {
     METRIC_OPERATION_DURATION: "gen_ai_client_operation_duration_seconds",
     METRIC_TOKEN_USAGE: "gen_ai_client_token_usage",
     METRIC_TIME_TO_FIRST_CHUNK: "gen_ai_client_operation_time_to_first_chunk_seconds",
-    METRIC_TIME_PER_OUTPUT_CHUNK: "gen_ai_client_operation_time_per_output_chunk_seconds",
     METRIC_REQUESTS: "kiverbund_gateway_requests_total",
     METRIC_QUEUE_WAIT: "kiverbund_gateway_queue_wait_seconds",
     METRIC_QUEUE_WAITING: "kiverbund_gateway_queue_waiting",

@@ -33,7 +33,7 @@ SESSION_COOKIE = "kiverbund_session"
 """Name of the session cookie."""
 SESSION_STORE = "web_sessions"
 """Name of the session store in the app's store registry."""
-NO_SESSION_PATHS = ["^/v1/", "^/api/", "^/health$", "^/ready$", "^/metrics$", "^/schema"]
+NO_SESSION_PATHS = ["^/v1/", "^/api/", "^/health", "^/ready$", "^/metrics$", "^/schema"]
 """Routes that never use the web session (the APIs authenticate with bearer tokens and keys only)."""
 
 _RENEW = "kiverbund.renew_session"

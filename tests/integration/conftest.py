@@ -10,9 +10,11 @@ import pytest
 
 from tests.support.engines import Engine, start_engines, stop_engines
 from tests.support.hub import HubProcess
+from tests.support.otlp import OtlpReceiver
 from tests.support.ports import free_port
 
 MAX_BODY_BYTES = 256 * 1024
+VLLM_SERVICE_NAME = "vllm-tiny"
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,31 @@ class Deployment:
 
 
 @pytest.fixture(scope="session")
-def engines() -> Iterator[dict[str, Engine]]:
-    """tiny-llama (wire protocol), SmolLM2 (a real model) and MiniLM (embeddings), started in parallel."""
-    started = start_engines(["tiny", "minilm", "smollm2"])
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """Where the tiny engine (and hubs under test that trace) send their spans over OTLP/HTTP."""
+    receiver = OtlpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def engines(otlp_receiver: OtlpReceiver) -> Iterator[dict[str, Engine]]:
+    """tiny-llama (wire protocol), SmolLM2 (a real model) and MiniLM (embeddings), started in parallel.
+
+    tiny-llama traces its requests (vLLM's ``--otlp-traces-endpoint``), so tests can check that its
+    spans join the gateway's trace.
+    """
+    started = start_engines(
+        ["tiny", "minilm", "smollm2"],
+        extra_args={"tiny": ["--otlp-traces-endpoint", f"{otlp_receiver.endpoint}/v1/traces"]},
+        extra_env={
+            "tiny": {
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+                "OTEL_SERVICE_NAME": VLLM_SERVICE_NAME,
+                "OTEL_BSP_SCHEDULE_DELAY": "200",
+            }
+        },
+    )
     yield started
     stop_engines(started)
 

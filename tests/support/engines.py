@@ -47,14 +47,26 @@ class Engine:
         return total
 
 
-def start_engines(models: list[str], wait_s: int = 900) -> dict[str, Engine]:
-    """Start the given models concurrently (each ``local-vllm start`` waits until its /health is 200)."""
+def start_engines(
+    models: list[str],
+    wait_s: int = 900,
+    *,
+    extra_args: dict[str, list[str]] | None = None,
+    extra_env: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Engine]:
+    """Start the given models concurrently (each ``local-vllm start`` waits until its /health is 200).
+
+    ``extra_args`` / ``extra_env`` per model go to that engine's ``api_server`` (e.g. tracing flags).
+    """
     engines = {m: Engine(model=m, served_name=SERVED_NAMES[m], port=free_port()) for m in models}
 
     def start(engine: Engine) -> None:
+        extra = (extra_args or {}).get(engine.model, [])
         subprocess.run(
-            [str(LOCAL_VLLM), "start", engine.model, "--port", str(engine.port), "--wait", str(wait_s)],
+            [str(LOCAL_VLLM), "start", engine.model, "--port", str(engine.port), "--wait", str(wait_s)]
+            + (["--", *extra] if extra else []),
             check=True,
+            env={**os.environ, **(extra_env or {}).get(engine.model, {})},
         )
 
     with ThreadPoolExecutor(max_workers=len(engines)) as pool:

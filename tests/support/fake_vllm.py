@@ -41,6 +41,8 @@ class FakeVLLM:
         """What /metrics reports as vllm:num_requests_waiting (set by tests)."""
         self.seen: list[dict[str, Any]] = []
         """Every inference request body received, in order."""
+        self.seen_headers: list[dict[str, str]] = []
+        """The headers of every inference request (e.g. ``traceparent``), in order."""
         self.aborted = 0
         self.generated = 0
 
@@ -75,6 +77,7 @@ class FakeVLLM:
         elif method == "POST" and path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
             req = _decode(await self._body(receive))
             self.seen.append(req)
+            self.seen_headers.append({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
             await self._inference(path, req, send, receive)
         else:
             await self._send(send, 404, b'{"detail":"Not Found"}')

@@ -204,7 +204,7 @@ async def test_saturated_backend_queues_a_flood_fairly(
     assert waits[0] < 50 and waits[-1] > 500  # the first went straight through, the last waited for five
     metrics = await hub.client.get("/metrics")
     families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
-    counts = [s.value for s in families["kiverbund_queue_wait_seconds"].samples if s.name.endswith("_count")]
+    counts = [s.value for s in families["kiverbund_gateway_queue_wait_seconds"].samples if s.name.endswith("_count")]
     assert counts == [7.0]
 
 
