@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 
 ensure_debian_packages postgresql redis-server libtcmalloc-minimal4 chromium
+ensure_docker_compose   # `docker compose config` checks infra/compose (tests/unit/test_infra_compose.py)
 sync_venv --all-extras
 # axe-core (accessibility checks injected into the browser tests), pinned in tests/browser/package-lock.json.
 command -v npm >/dev/null 2>&1 || ensure_debian_packages nodejs npm
