@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
     from hub.backends.controllers import BackendController, ModelController
     from hub.health import HealthController
     from hub.kipass.controllers import KiPassController, KiPassCoverageController
+    from hub.operations.controllers import operations_handlers
     from hub.quotas.controllers import QuotaAdminController, TenantQuotaController
     from hub.rollout.controllers import RolloutController
     from hub.tenants.controllers import KeyController, OwnKeyController, TenantController
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, *, telemetry: Telemetry | None 
             KiPassCoverageController,
             RolloutController,
             *catalog_handlers(),
+            *operations_handlers(),
             *web_handlers(),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine)), *_tracing_plugins(telemetry)],

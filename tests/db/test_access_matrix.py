@@ -117,6 +117,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # probes, metrics, the OpenAPI document, the public web pages and the sign-in flow
     ("GET", "/health"): Rule(frozenset(), PUBLIC),
     ("GET", "/ready"): Rule(frozenset(), PUBLIC),
+    ("GET", "/health/live"): Rule(frozenset(), PUBLIC),
+    ("GET", "/health/ready"): Rule(frozenset(), PUBLIC),
     ("GET", "/metrics"): Rule(frozenset(), PUBLIC),
     ("GET", "/"): Rule(frozenset(), PUBLIC),
     ("GET", "/auth/login"): Rule(frozenset(), PUBLIC),
@@ -135,6 +137,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/me"): Rule(EVERYONE),
     # a tenant's own objects
     ("GET", "/api/quota"): Rule(TENANT_ADMINS | OPERATORS),
+    ("GET", "/api/operations"): Rule(TENANT_ADMINS | OPERATORS),
     ("GET", "/api/tenant/keys"): Rule(TENANT_ADMINS),
     ("POST", "/api/tenant/keys"): Rule(TENANT_ADMINS, body={"label": "chatbot", "use_case": "Bürger-Chatbot"}),
     ("POST", "/api/tenant/keys/{key_id:uuid}/revoke"): Rule(TENANT_ADMINS, OWN),
@@ -234,6 +237,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/erfahrungen"): Rule(frozenset(), PUBLIC),
     ("GET", "/erfahrungen/{report_id:uuid}"): Rule(frozenset(), PUBLIC),
     ("GET", "/evaluationen/{evaluation_id:uuid}"): Rule(frozenset(), PUBLIC),
+    # the operations page: signed-in operators and tenant admins (people only; keys use /api/operations)
+    ("GET", "/betrieb"): Rule(frozenset({TENANT_ADMIN, OPERATOR}), WEB),
     # the register editor's web pages: a municipality's tenant admins (another town's entry is 404, see
     # tests/browser/test_catalog_pages.py; POSTs with a bearer token need no CSRF token, the session cookie does)
     ("GET", "/register/verwalten"): Rule(TENANT_ADMINS, WEB),
