@@ -1,5 +1,5 @@
 """The ``kiverbund`` command line: serve, migrate, and manage tenants, keys, backends, models, quotas and
-the rollout gate.
+the rollout gate; verify and export the audit trail.
 
 Every change made here goes through the same services as the admin API and is audited as
 ``cli:<os user>``.
@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.evaluations.services import CatalogEvidence
 from catalog.seed.loader import load_seed
-from hub.audit.services import Actor
+from hub.audit.chain import parse_head, verify_chain
+from hub.audit.services import Actor, AuditFilter, ExportFormat, export_lines
 from hub.backends.models import ModelKind, ModelVisibility
 from hub.backends.schemas import BackendCreate, BackendUpdate, ModelCreate
 from hub.backends.services import BackendService, ModelService
@@ -722,6 +723,106 @@ def chargeback(month: str) -> None:
     except ValueError:
         raise click.ClickException("month must look like 2026-11") from None
     sys.stdout.write(_run(lambda session: chargeback_csv(session, month)))
+
+
+# --- audit trail ------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail of every admin and editor action: check its hash chain, export it."""
+
+
+@audit.command("verify")
+@click.option(
+    "--expect-head",
+    default=None,
+    metavar="SEQ:HASH",
+    help="The head an earlier verification reported (kept outside the database): also detects a cut-off tail.",
+)
+def audit_verify(expect_head: str | None) -> None:
+    """Walk the hash chain and print the verdict as JSON; exit 0 if it is intact, 1 if it is broken."""
+    try:
+        expected = parse_head(expect_head) if expect_head is not None else None
+    except HubError as exc:
+        raise click.BadParameter(exc.message, param_hint="--expect-head") from None
+    report = _run(lambda session: verify_chain(session, expect_head=expected))
+    _echo_json(msgspec.to_builtins(report))
+    if not report.valid:
+        click.echo(f"audit trail BROKEN at seq {report.broken_seq}: {report.problem}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"audit trail intact: {report.rows_checked} events; note the head {report.head_seq}:{report.head_hash}",
+        err=True,
+    )
+
+
+def _time_option(value: str | None, name: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        raise click.BadParameter(
+            "an ISO 8601 time, e.g. 2026-11-01 or 2026-11-01T08:00:00+01:00", param_hint=name
+        ) from None
+
+
+@audit.command("export")
+@click.option("--format", "export_format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write (default: stdout)."
+)
+@click.option("--actor", default=None, help="Only this actor, e.g. key:kv_ab12cd or cli:root.")
+@click.option("--action", "action_name", default=None, help="Only this action, e.g. tenant.update.")
+@click.option("--target-type", default=None, help="Only this kind of object, e.g. api_key.")
+@click.option("--target-id", default=None, help="Only this object.")
+@click.option("--tenant", "tenant_ref", default=None, help="Only actions by this tenant (name or id).")
+@click.option("--since", default=None, help="From this time on (ISO 8601; no offset: UTC).")
+@click.option("--until", default=None, help="Before this time (ISO 8601; no offset: UTC).")
+def audit_export(
+    export_format: ExportFormat,
+    output: Path | None,
+    actor: str | None,
+    action_name: str | None,
+    target_type: str | None,
+    target_id: str | None,
+    tenant_ref: str | None,
+    since: str | None,
+    until: str | None,
+) -> None:
+    """Write the matching events in chain order: JSON Lines (the hashed values) or CSV."""
+    since_at, until_at = _time_option(since, "--since"), _time_option(until, "--until")
+    target = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+
+    async def action(session: AsyncSession) -> int:
+        tenant_id = None
+        if tenant_ref:
+            try:
+                tenant_id = UUID(tenant_ref)
+            except ValueError:
+                tenant_id = (await TenantService(session=session).get_by_name(tenant_ref)).id
+        filters = AuditFilter(
+            actor=actor,
+            action=action_name,
+            target_type=target_type,
+            target_id=target_id,
+            tenant_id=tenant_id,
+            since=since_at,
+            until=until_at,
+        )
+        lines = 0
+        async for line in export_lines(session, filters, export_format):
+            target.write(line)
+            lines += 1
+        return lines
+
+    try:
+        written = _run(action)
+    finally:
+        if output:
+            target.close()
+    if output:
+        events = written - (1 if export_format == "csv" else 0)
+        click.echo(f"{events} events written to {output}", err=True)
 
 
 # --- evaluation harness ------------------------------------------------------------------------

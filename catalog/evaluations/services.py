@@ -21,12 +21,25 @@ from catalog.evaluations.schemas import (
     WithdrawnEvaluation,
 )
 from catalog.models import UseCase
-from hub.audit.services import Actor, record
+from hub.audit.services import Actor, record, snapshot
 from hub.backends.models import Model
 from hub.errors import HubError
 from hub.rollout.gate import ReportFact
 
 API_PATH = "/api/evaluations"
+EVALUATION_AUDIT = (
+    "report_uid",
+    "model",
+    "use_case_slug",
+    "suite_name",
+    "suite_version",
+    "suite_kind",
+    "passed",
+    "published_by",
+    "withdrawn_at",
+    "withdrawn_reason",
+)
+"""A report's fields in the audit trail's snapshots: never its content (test inputs and model answers)."""
 PAGE_PATH = "/evaluationen"
 
 
@@ -142,6 +155,7 @@ async def publish(session: AsyncSession, report: EvalReport, content: dict[str, 
         "evaluation.publish",
         "evaluation_report",
         stored.id,
+        after=snapshot(stored, EVALUATION_AUDIT),
         report_id=uid,
         model=stored.model,
         use_case=stored.use_case_slug,
@@ -232,6 +246,7 @@ async def withdraw(session: AsyncSession, evaluation_id: UUID, reason: str, acto
     reason = reason.strip()
     if len(reason) < 3:
         raise HubError("Say why the report is withdrawn", status_code=422, param="reason")
+    before = snapshot(found, EVALUATION_AUDIT)
     found.withdrawn_at = datetime.now(UTC)
     found.withdrawn_reason = reason
     await session.flush()
@@ -241,6 +256,8 @@ async def withdraw(session: AsyncSession, evaluation_id: UUID, reason: str, acto
         "evaluation.withdraw",
         "evaluation_report",
         found.id,
+        before=before,
+        after=snapshot(found, EVALUATION_AUDIT),
         report_id=found.report_uid,
         model=found.model,
         suite=found.suite_name,

@@ -7,6 +7,7 @@ Only approved versions are ever public; every step is audited and the versions a
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -16,10 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.models import RegisterEntry, RegisterVersion
 from catalog.schemas import RegisterFields
 from catalog.vocab import ReviewState
-from hub.audit.services import Actor, record
+from hub.audit.services import Actor, record, snapshot
 from hub.errors import HubError
 
 EDITABLE = (ReviewState.DRAFT.value, ReviewState.REJECTED.value)
+ENTRY_AUDIT = ("tenant_id", "slug", "public_version", "retracted_at")
+"""A register entry's fields in the audit trail's before/after snapshots (see :func:`entry_state`)."""
+VERSION_AUDIT = ("number", "state", "edited_by", "decided_by", "decided_at", "decision_note", "content")
+"""... and its newest version's."""
 
 
 def latest(entry: RegisterEntry) -> RegisterVersion:
@@ -32,6 +37,21 @@ def public_version(entry: RegisterEntry) -> RegisterVersion | None:
     if entry.public_version is None:
         return None
     return next((v for v in entry.versions if v.number == entry.public_version), None)
+
+
+def entry_state(entry: RegisterEntry) -> dict[str, Any] | None:
+    """An entry's audit snapshot: where it stands, and its newest version (the register texts are public)."""
+    state = snapshot(entry, ENTRY_AUDIT)
+    if state is not None:
+        state["latest"] = snapshot(latest(entry), VERSION_AUDIT)
+    return state
+
+
+def _audit_step(
+    session: AsyncSession, actor: Actor, action: str, entry: RegisterEntry, before: Any, **details: Any
+) -> None:
+    """One workflow step in the audit trail, with the entry as it was before and is after it."""
+    record(session, actor, action, "register_entry", entry.id, before=before, after=entry_state(entry), **details)
 
 
 async def own_entry(session: AsyncSession, tenant_id: UUID, entry_id: UUID) -> RegisterEntry:
@@ -61,7 +81,7 @@ async def create_entry(
     ]
     session.add(entry)
     await session.flush()
-    record(session, actor, "register.create", "register_entry", entry.id, slug=slug)
+    record(session, actor, "register.create", "register_entry", entry.id, after=entry_state(entry), slug=slug)
     return entry
 
 
@@ -82,6 +102,7 @@ async def save_draft(
     current = latest(entry)
     if current.state == ReviewState.SUBMITTED.value:
         raise HubError("The newest version is waiting for approval; reject it first to change it", status_code=409)
+    before = entry_state(entry)
     if current.state in EDITABLE:
         current.content = _content(fields)
         current.state = ReviewState.DRAFT.value
@@ -94,7 +115,7 @@ async def save_draft(
         )
         entry.versions.append(version)
     await session.flush()
-    record(session, actor, "register.draft", "register_entry", entry.id, version=version.number)
+    _audit_step(session, actor, "register.draft", entry, before, version=version.number)
     return version
 
 
@@ -103,9 +124,10 @@ async def submit(session: AsyncSession, entry: RegisterEntry, actor: Actor) -> R
     version = latest(entry)
     if version.state != ReviewState.DRAFT.value:
         raise HubError(f"Only a draft can be submitted (the newest version is {version.state})", status_code=409)
+    before = entry_state(entry)
     version.state = ReviewState.SUBMITTED.value
     await session.flush()
-    record(session, actor, "register.submit", "register_entry", entry.id, version=version.number)
+    _audit_step(session, actor, "register.submit", entry, before, version=version.number)
     return version
 
 
@@ -122,6 +144,7 @@ async def decide(
             status_code=403,
             code="four_eyes_required",
         )
+    before = entry_state(entry)
     now = datetime.now(UTC)
     version.decided_by, version.decided_at, version.decision_note = actor.name, now, note
     if approve:
@@ -135,7 +158,7 @@ async def decide(
         version.state = ReviewState.REJECTED.value
     await session.flush()
     action = "register.approve" if approve else "register.reject"
-    record(session, actor, action, "register_entry", entry.id, version=version.number, note=note)
+    _audit_step(session, actor, action, entry, before, version=version.number, note=note)
     return version
 
 
@@ -144,11 +167,12 @@ async def retract(session: AsyncSession, entry: RegisterEntry, actor: Actor, not
     shown = public_version(entry)
     if shown is None:
         raise HubError("The entry is not public", status_code=409)
+    before = entry_state(entry)
     shown.state = ReviewState.RETRACTED.value
     entry.public_version = None
     entry.retracted_at = datetime.now(UTC)
     await session.flush()
-    record(session, actor, "register.retract", "register_entry", entry.id, version=shown.number, note=note)
+    _audit_step(session, actor, "register.retract", entry, before, version=shown.number, note=note)
     return entry
 
 

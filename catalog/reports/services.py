@@ -12,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.models import ExperienceReport, UseCase
 from catalog.schemas import ReportFields
 from catalog.vocab import ReviewState
-from hub.audit.services import Actor, record
+from hub.audit.services import Actor, record, snapshot
 from hub.errors import HubError
+
+REPORT_AUDIT = ("tenant_id", "use_case_slug", "state", "written_by", "reviewed_by", "published_at", "content")
+"""An experience report's fields in the audit trail's snapshots (its texts are meant for publication)."""
 
 
 async def _check(session: AsyncSession, fields: ReportFields) -> dict:
@@ -55,7 +58,15 @@ async def write(session: AsyncSession, tenant_id: UUID, fields: ReportFields, ac
     )
     session.add(report)
     await session.flush()
-    record(session, actor, "report.create", "experience_report", report.id, use_case=fields.use_case)
+    record(
+        session,
+        actor,
+        "report.create",
+        "experience_report",
+        report.id,
+        after=snapshot(report, REPORT_AUDIT),
+        use_case=fields.use_case,
+    )
     return report
 
 
@@ -65,11 +76,21 @@ async def revise(
     """Change a draft or a rejected report (it becomes a draft again)."""
     if report.state not in (ReviewState.DRAFT.value, ReviewState.REJECTED.value):
         raise HubError(f"A {report.state} report cannot be changed", status_code=409)
+    before = snapshot(report, REPORT_AUDIT)
     report.content = await _check(session, fields)
     report.use_case_slug = fields.use_case
     report.state = ReviewState.DRAFT.value
     await session.flush()
-    record(session, actor, "report.update", "experience_report", report.id)
+    record(
+        session,
+        actor,
+        "report.update",
+        "experience_report",
+        report.id,
+        before=before,
+        after=snapshot(report, REPORT_AUDIT),
+        use_case=fields.use_case,
+    )
     return report
 
 
@@ -84,11 +105,20 @@ async def transition(
     """Move a report through review: submit, approve (publish), reject, retract."""
     if report.state not in {s.value for s in allowed_from}:
         raise HubError(f"A {report.state} report cannot become {to.value}", status_code=409)
+    before = snapshot(report, REPORT_AUDIT)
     report.state = to.value
     if to is ReviewState.APPROVED:
         report.reviewed_by, report.published_at = actor.name, datetime.now(UTC)
     await session.flush()
-    record(session, actor, f"report.{to.value}", "experience_report", report.id)
+    record(
+        session,
+        actor,
+        f"report.{to.value}",
+        "experience_report",
+        report.id,
+        before=before,
+        after=snapshot(report, REPORT_AUDIT),
+    )
     return report
 
 

@@ -11,10 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.models import FundingProgramme, UseCase
 from catalog.schemas import FundingProgrammeFields, UseCaseCreate, UseCaseUpdate
 from catalog.vocab import UseCaseStatus
-from hub.audit.services import Actor, record
+from hub.audit.services import Actor, record, snapshot
 from hub.errors import HubError
 
 PUBLIC_STATUSES = (UseCaseStatus.PILOTED.value, UseCaseStatus.RELEASED.value)
+USE_CASE_AUDIT = ("slug", "title", "status", "area", "ai_function", "risk_class", "edited_by")
+"""A use case's fields in the audit trail's snapshots; its content only as a digest (recipes hold prompt texts)."""
+FUNDING_AUDIT = ("slug", "name", "content")
+"""A funding programme's fields in the snapshots."""
 
 
 def _columns(data: UseCaseCreate | UseCaseUpdate) -> dict[str, Any]:
@@ -51,7 +55,16 @@ async def create_use_case(session: AsyncSession, data: UseCaseCreate, actor: Act
     use_case = UseCase(slug=data.slug, edited_by=actor.name, **_columns(data))
     session.add(use_case)
     await session.flush()
-    record(session, actor, "use_case.create", "use_case", use_case.id, slug=data.slug, status=data.status.value)
+    record(
+        session,
+        actor,
+        "use_case.create",
+        "use_case",
+        use_case.id,
+        after=snapshot(use_case, USE_CASE_AUDIT, digests=("content",)),
+        slug=data.slug,
+        status=data.status.value,
+    )
     return use_case
 
 
@@ -59,11 +72,22 @@ async def update_use_case(session: AsyncSession, slug: str, data: UseCaseUpdate,
     """Replace a use case's content."""
     use_case = await get_use_case(session, slug, include_drafts=True)
     await _check_funding(session, data.funding_programmes)
+    before = snapshot(use_case, USE_CASE_AUDIT, digests=("content",))
     for field, value in _columns(data).items():
         setattr(use_case, field, value)
     use_case.edited_by = actor.name
     await session.flush()
-    record(session, actor, "use_case.update", "use_case", use_case.id, slug=slug, status=data.status.value)
+    record(
+        session,
+        actor,
+        "use_case.update",
+        "use_case",
+        use_case.id,
+        before=before,
+        after=snapshot(use_case, USE_CASE_AUDIT, digests=("content",)),
+        slug=slug,
+        status=data.status.value,
+    )
     return use_case
 
 
@@ -125,11 +149,21 @@ async def upsert_funding_programme(
         await session.execute(select(FundingProgramme).where(FundingProgramme.slug == data.slug))
     ).scalar_one_or_none()
     content = msgspec.to_builtins(data)
+    before = snapshot(found, FUNDING_AUDIT)
     if found is None:
         found = FundingProgramme(slug=data.slug, name=data.name, content=content)
         session.add(found)
     else:
         found.name, found.content = data.name, content
     await session.flush()
-    record(session, actor, "funding.upsert", "funding_programme", found.id, slug=data.slug)
+    record(
+        session,
+        actor,
+        "funding.upsert",
+        "funding_programme",
+        found.id,
+        before=before,
+        after=snapshot(found, FUNDING_AUDIT),
+        slug=data.slug,
+    )
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -9,12 +10,39 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, select
 
-from hub.audit.services import Actor, record
+from hub.audit.services import Actor, record, snapshot
 from hub.backends.models import Backend, Model, ModelGrant
 from hub.backends.schemas import BackendCreate, BackendUpdate, ModelCreate, ModelUpdate
 from hub.errors import HubError
 from hub.structs import set_fields
 from hub.tenants.models import Tenant
+
+BACKEND_AUDIT = ("name", "base_url", "location", "operator", "served_models", "max_concurrency", "enabled")
+"""A backend's fields in the audit trail's before/after snapshots (plus ``has_api_key``, never the key)."""
+MODEL_AUDIT = (
+    "name",
+    "upstream_name",
+    "kind",
+    "max_model_len",
+    "default_max_tokens",
+    "visibility",
+    "owned_by",
+    "description",
+    "enabled",
+)
+"""A model's fields in the snapshots."""
+
+
+def backend_state(backend: Backend | None) -> dict[str, Any] | None:
+    """A backend's audit snapshot: whether it has an upstream key, never the key itself."""
+    state = snapshot(backend, BACKEND_AUDIT)
+    if state is not None:
+        state["has_api_key"] = bool(getattr(backend, "api_key", None))
+    return state
+
+
+def _grant_state(tenant_id: UUID, granted: bool) -> dict[str, Any]:
+    return {"tenant_id": str(tenant_id), "granted": granted}
 
 
 async def discover_served_models(base_url: str, api_key: str | None, http: httpx.AsyncClient) -> list[str]:
@@ -68,6 +96,7 @@ class BackendService(SQLAlchemyAsyncRepositoryService[Backend]):
             "backend.register",
             "backend",
             backend.id,
+            after=backend_state(backend),
             name=backend.name,
             base_url=base_url,
             location=backend.location,
@@ -78,6 +107,7 @@ class BackendService(SQLAlchemyAsyncRepositoryService[Backend]):
     async def update_backend(self, backend_id: UUID, data: BackendUpdate, actor: Actor) -> Backend:
         """Change a backend."""
         backend = await self.get(backend_id)
+        before = backend_state(backend)
         changes = set_fields(data)
         if "base_url" in changes:
             changes["base_url"] = changes["base_url"].rstrip("/")
@@ -86,14 +116,26 @@ class BackendService(SQLAlchemyAsyncRepositoryService[Backend]):
         backend = await self.update(backend)
         if "api_key" in changes:
             changes["api_key"] = "<changed>"  # never write the upstream secret into the audit trail
-        record(self.repository.session, actor, "backend.update", "backend", backend.id, **changes)
+        record(
+            self.repository.session,
+            actor,
+            "backend.update",
+            "backend",
+            backend.id,
+            before=before,
+            after=backend_state(backend),
+            **changes,
+        )
         return backend
 
     async def remove(self, backend_id: UUID, actor: Actor) -> None:
         """Delete a backend from the registry."""
         backend = await self.get(backend_id)
+        before = backend_state(backend)
         await self.delete(backend_id)
-        record(self.repository.session, actor, "backend.delete", "backend", backend_id, name=backend.name)
+        record(
+            self.repository.session, actor, "backend.delete", "backend", backend_id, before=before, name=backend.name
+        )
 
 
 def check_output_allowance(default_max_tokens: int | None, max_model_len: int | None) -> None:
@@ -144,6 +186,7 @@ class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
             "model.create",
             "model",
             model.id,
+            after=snapshot(model, MODEL_AUDIT),
             name=model.name,
             upstream_name=model.upstream_name,
             kind=model.kind,
@@ -155,6 +198,7 @@ class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
     async def update_model(self, model_id: UUID, data: ModelUpdate, actor: Actor) -> Model:
         """Change a model."""
         model = await self.get(model_id)
+        before = snapshot(model, MODEL_AUDIT)
         changes = set_fields(data)
         if "default_max_tokens" in changes or "max_model_len" in changes:
             check_output_allowance(
@@ -164,14 +208,24 @@ class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
         for field, value in changes.items():
             setattr(model, field, getattr(value, "value", value))
         model = await self.update(model)
-        record(self.repository.session, actor, "model.update", "model", model.id, **changes)
+        record(
+            self.repository.session,
+            actor,
+            "model.update",
+            "model",
+            model.id,
+            before=before,
+            after=snapshot(model, MODEL_AUDIT),
+            **changes,
+        )
         return model
 
     async def remove(self, model_id: UUID, actor: Actor) -> None:
         """Delete a model alias and its grants."""
         model = await self.get(model_id)
+        before = snapshot(model, MODEL_AUDIT)
         await self.delete(model_id)
-        record(self.repository.session, actor, "model.delete", "model", model_id, name=model.name)
+        record(self.repository.session, actor, "model.delete", "model", model_id, before=before, name=model.name)
 
     async def get_by_name(self, name: str) -> Model:
         """Find a model by its alias."""
@@ -181,7 +235,7 @@ class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
         return model
 
     async def grant(self, model_id: UUID, tenant_id: UUID, actor: Actor) -> None:
-        """Let a tenant use a model; granting twice changes nothing."""
+        """Let a tenant use a model; granting twice changes nothing (and is audited, unchanged)."""
         session = self.repository.session
         model = await self.get(model_id)
         if await session.get(Tenant, tenant_id) is None:
@@ -189,20 +243,38 @@ class ModelService(SQLAlchemyAsyncRepositoryService[Model]):
         exists = await session.execute(
             select(ModelGrant.id).where(ModelGrant.model_id == model_id, ModelGrant.tenant_id == tenant_id)
         )
-        if exists.first() is None:
+        granted = exists.first() is not None
+        if not granted:
             session.add(ModelGrant(model_id=model_id, tenant_id=tenant_id))
             await session.flush()
-            record(session, actor, "model.grant", "model", model.id, tenant_id=tenant_id)
+        record(
+            session,
+            actor,
+            "model.grant",
+            "model",
+            model.id,
+            before=_grant_state(tenant_id, granted),
+            after=_grant_state(tenant_id, True),
+            tenant_id=tenant_id,
+        )
 
     async def revoke_grant(self, model_id: UUID, tenant_id: UUID, actor: Actor) -> None:
-        """Take a tenant's permission for a model away."""
+        """Take a tenant's permission for a model away (taking a missing one is audited, unchanged)."""
         session = self.repository.session
         await self.get(model_id)
         result = await session.execute(
             delete(ModelGrant).where(ModelGrant.model_id == model_id, ModelGrant.tenant_id == tenant_id)
         )
-        if result.rowcount:
-            record(session, actor, "model.ungrant", "model", model_id, tenant_id=tenant_id)
+        record(
+            session,
+            actor,
+            "model.ungrant",
+            "model",
+            model_id,
+            before=_grant_state(tenant_id, bool(result.rowcount)),
+            after=_grant_state(tenant_id, False),
+            tenant_id=tenant_id,
+        )
 
     async def granted_tenants(self, model_ids: list[UUID]) -> dict[UUID, list[UUID]]:
         """Which tenants hold grants for each of ``model_ids``."""

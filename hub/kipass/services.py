@@ -11,7 +11,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.audit.services import Actor, record
+from hub.audit.services import Actor, record, snapshot
 from hub.errors import HubError
 from hub.kipass.models import KiPass, StaffMember
 from hub.kipass.schemas import Coverage, KiPassCreate, KiPassRead, KiPassUpdate, OwnCoverage
@@ -21,6 +21,8 @@ from hub.tenants.models import Tenant
 from hub.usage.services import BERLIN
 
 _PAST_DATES = ("training_completed_on", "guidelines_acknowledged_on", "service_agreement_acknowledged_on")
+KI_PASS_AUDIT = ("tenant_id", "username", "display_name", "training_course", *_PAST_DATES, "valid_until")
+"""A KI-Pass record's fields in the audit trail's before/after snapshots."""
 
 
 def today_in_germany() -> date:
@@ -71,7 +73,16 @@ class KiPassService(SQLAlchemyAsyncRepositoryService[KiPass]):
                 **values,
             )
         )
-        record(self.repository.session, actor, "ki_pass.create", "ki_pass", created.id, username=username, **values)
+        record(
+            self.repository.session,
+            actor,
+            "ki_pass.create",
+            "ki_pass",
+            created.id,
+            after=snapshot(created, KI_PASS_AUDIT),
+            username=username,
+            **values,
+        )
         return created
 
     async def update_pass(self, tenant_id: UUID, pass_id: UUID, data: KiPassUpdate, actor: Actor) -> KiPass:
@@ -80,17 +91,36 @@ class KiPassService(SQLAlchemyAsyncRepositoryService[KiPass]):
         changes = set_fields(data)
         merged = {f: changes.get(f, getattr(current, f)) for f in (*_PAST_DATES, "valid_until")}
         _check_dates(merged, today_in_germany())
+        before = snapshot(current, KI_PASS_AUDIT)
         for field, value in changes.items():
             setattr(current, field, value)
         updated = await self.update(current)
-        record(self.repository.session, actor, "ki_pass.update", "ki_pass", updated.id, **changes)
+        record(
+            self.repository.session,
+            actor,
+            "ki_pass.update",
+            "ki_pass",
+            updated.id,
+            before=before,
+            after=snapshot(updated, KI_PASS_AUDIT),
+            **changes,
+        )
         return updated
 
     async def delete_pass(self, tenant_id: UUID, pass_id: UUID, actor: Actor) -> KiPass:
         """Remove a record of ``tenant_id`` (the person then has no KI-Pass)."""
         current = await self.get_own(tenant_id, pass_id)
+        before = snapshot(current, KI_PASS_AUDIT)
         await self.delete(current.id)
-        record(self.repository.session, actor, "ki_pass.delete", "ki_pass", current.id, username=current.username)
+        record(
+            self.repository.session,
+            actor,
+            "ki_pass.delete",
+            "ki_pass",
+            current.id,
+            before=before,
+            username=current.username,
+        )
         return current
 
 

@@ -16,7 +16,7 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 
-from hub.audit.services import Actor, record
+from hub.audit.services import Actor, record, snapshot
 from hub.backends.models import Model
 from hub.errors import HubError
 from hub.quotas.models import QuotaPolicy, counter_name, scope_label
@@ -27,6 +27,8 @@ from hub.usage.services import BERLIN
 log = logging.getLogger("kiverbund.quotas")
 
 LIMIT_FIELDS = ("requests_per_minute", "tokens_per_minute", "monthly_tokens", "max_concurrent")
+QUOTA_AUDIT = ("tenant_id", "scope", "api_key_id", "model", *LIMIT_FIELDS)
+"""A policy's fields in the audit trail's before/after snapshots."""
 _INT32_MAX = 2**31 - 1
 _LIMIT_MAX = {
     "requests_per_minute": _INT32_MAX,
@@ -124,6 +126,7 @@ class QuotaPolicyService(SQLAlchemyAsyncRepositoryService[QuotaPolicy]):
         scope = scope_label(data.api_key_id, data.model)
         policy = await self.get_one_or_none(tenant_id=tenant_id, scope=scope)
         replaced = policy is not None
+        before = snapshot(policy, QUOTA_AUDIT)
         if policy is None:
             policy = await self.create(
                 QuotaPolicy(tenant_id=tenant_id, api_key_id=data.api_key_id, model=data.model, scope=scope, **limits)
@@ -138,6 +141,8 @@ class QuotaPolicyService(SQLAlchemyAsyncRepositoryService[QuotaPolicy]):
             "quota.set",
             "quota_policy",
             policy.id,
+            before=before,
+            after=snapshot(policy, QUOTA_AUDIT),
             tenant_id=tenant_id,
             scope=scope,
             replaced=replaced,
@@ -153,6 +158,7 @@ class QuotaPolicyService(SQLAlchemyAsyncRepositoryService[QuotaPolicy]):
         if policy is None:
             raise HubError(f"The tenant has no quota policy for scope {scope!r}", status_code=404)
         limits = policy_limits(policy)
+        before = snapshot(policy, QUOTA_AUDIT)
         await self.delete(policy.id)
         record(
             self.repository.session,
@@ -160,6 +166,7 @@ class QuotaPolicyService(SQLAlchemyAsyncRepositoryService[QuotaPolicy]):
             "quota.delete",
             "quota_policy",
             policy.id,
+            before=before,
             tenant_id=tenant_id,
             scope=scope,
             **limits,

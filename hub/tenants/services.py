@@ -10,12 +10,17 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 
-from hub.audit.services import Actor, record
+from hub.audit.services import Actor, record, snapshot
 from hub.errors import HubError
 from hub.structs import set_fields
 from hub.tenants.keys import NewKeySecret, generate_key
 from hub.tenants.models import ApiKey, KeyRole, Tenant, TenantKind
 from hub.tenants.schemas import KeyCreate, TenantCreate, TenantUpdate
+
+TENANT_AUDIT = ("name", "kind", "ags", "state", "enabled", "weight", "org_alias")
+"""A tenant's fields in the audit trail's before/after snapshots."""
+KEY_AUDIT = ("tenant_id", "label", "prefix", "role", "use_case", "expires_at", "revoked_at")
+"""An API key's fields in the snapshots: never its secret or hash."""
 
 
 class TenantService(SQLAlchemyAsyncRepositoryService[Tenant]):
@@ -49,7 +54,15 @@ class TenantService(SQLAlchemyAsyncRepositoryService[Tenant]):
                 org_alias=data.org_alias,
             )
         )
-        record(self.repository.session, actor, "tenant.create", "tenant", tenant.id, name=tenant.name)
+        record(
+            self.repository.session,
+            actor,
+            "tenant.create",
+            "tenant",
+            tenant.id,
+            after=snapshot(tenant, TENANT_AUDIT),
+            name=tenant.name,
+        )
         return tenant
 
     async def update_tenant(self, tenant_id: UUID, data: TenantUpdate, actor: Actor) -> Tenant:
@@ -60,10 +73,20 @@ class TenantService(SQLAlchemyAsyncRepositoryService[Tenant]):
             raise HubError(f"A tenant named {changes['name']!r} exists already", status_code=409, param="name")
         if changes.get("org_alias") not in (None, tenant.org_alias):
             await self._check_alias_free(changes["org_alias"])
+        before = snapshot(tenant, TENANT_AUDIT)
         for field, value in changes.items():
             setattr(tenant, field, value)
         tenant = await self.update(tenant)
-        record(self.repository.session, actor, "tenant.update", "tenant", tenant.id, **changes)
+        record(
+            self.repository.session,
+            actor,
+            "tenant.update",
+            "tenant",
+            tenant.id,
+            before=before,
+            after=snapshot(tenant, TENANT_AUDIT),
+            **changes,
+        )
         return tenant
 
     async def _check_alias_free(self, alias: str | None) -> None:
@@ -116,6 +139,7 @@ class ApiKeyService(SQLAlchemyAsyncRepositoryService[ApiKey]):
             "key.issue",
             "api_key",
             key.id,
+            after=snapshot(key, KEY_AUDIT),
             tenant_id=tenant.id,
             prefix=key.prefix,
             role=key.role,
@@ -126,20 +150,23 @@ class ApiKeyService(SQLAlchemyAsyncRepositoryService[ApiKey]):
         return key, new
 
     async def revoke(self, key_id: UUID, actor: Actor) -> ApiKey:
-        """Revoke a key; revoking twice keeps the first revocation time."""
+        """Revoke a key; revoking twice keeps the first revocation time (and is audited, unchanged)."""
         key = await self.get(key_id)
+        before = snapshot(key, KEY_AUDIT)
         if key.revoked_at is None:
             key.revoked_at = datetime.now(UTC)
             key = await self.update(key)
-            record(
-                self.repository.session,
-                actor,
-                "key.revoke",
-                "api_key",
-                key.id,
-                tenant_id=key.tenant_id,
-                prefix=key.prefix,
-            )
+        record(
+            self.repository.session,
+            actor,
+            "key.revoke",
+            "api_key",
+            key.id,
+            before=before,
+            after=snapshot(key, KEY_AUDIT),
+            tenant_id=key.tenant_id,
+            prefix=key.prefix,
+        )
         return key
 
     async def get_by_prefix(self, prefix: str) -> ApiKey:

@@ -150,6 +150,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # state IT
     ("GET", "/api/admin/ki-pass/coverage"): Rule(OPERATORS),
     ("GET", "/api/admin/audit"): Rule(OPERATORS),
+    ("GET", "/api/admin/audit/verify"): Rule(OPERATORS),
+    ("GET", "/api/admin/audit/export"): Rule(OPERATORS),
     ("GET", "/api/admin/usage/chargeback.csv"): Rule(OPERATORS),
     ("GET", "/api/admin/tenants"): Rule(OPERATORS),
     ("POST", "/api/admin/tenants"): Rule(OPERATORS, body={"name": "Neue Gemeinde", "state": "MV", "ags": "13999999"}),

@@ -18,6 +18,7 @@ from tests.db.conftest import downgrade, migrate
 
 EXPECTED_TABLES = {
     "audit_event",
+    "audit_chain_head",
     "backend",
     "model",
     "model_grant",

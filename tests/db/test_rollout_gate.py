@@ -336,8 +336,8 @@ async def test_overrides_release_until_revoked_or_expired_and_are_audited(gate: 
     ]
     [event] = await audit(gate.sessionmaker, "rollout.override.grant")
     assert event.actor == f"key:{gate.operator_prefix}" and event.target_id == override["id"]
-    assert event.details["before"] is None
-    assert event.details["after"]["reason"] == "Pilot unter Aufsicht" and event.details["after"]["active"] is True
+    assert event.before is None
+    assert event.after["reason"] == "Pilot unter Aufsicht" and event.after["active"] is True
 
     revoke = f"{path}/{override['id']}/revoke"
     revoked = (await gate.changed(client.post(revoke, headers=gate.operator))).json()
@@ -346,8 +346,8 @@ async def test_overrides_release_until_revoked_or_expired_and_are_audited(gate: 
     assert_error(await client.post(revoke, headers=gate.operator), 409)
     assert_error(await client.post(f"{path}/{uuid.uuid4()}/revoke", headers=gate.operator), 404)
     [event] = await audit(gate.sessionmaker, "rollout.override.revoke")
-    assert event.details["before"]["active"] is True and event.details["before"]["revoked_at"] is None
-    assert event.details["after"]["active"] is False and event.details["after"]["revoked_at"]
+    assert event.before["active"] is True and event.before["revoked_at"] is None
+    assert event.after["active"] is False and event.after["revoked_at"]
 
     # An override for one use case releases the model for that use case only.
     await gate.changed(
@@ -458,10 +458,10 @@ async def test_requirements_are_upserted_validated_audited_and_reported(gate: Ga
     assert [r["use_case"] for r in (await client.get(path, headers=gate.operator)).json()] == [None]
 
     sets = await audit(gate.sessionmaker, "rollout.requirement.set")
-    assert [e.details["before"] and e.details["before"]["suites"] for e in sets] == [None, [QA], None, [BIAS]]
-    assert sets[1].details["after"]["suites"] == [QA, BIAS]
+    assert [e.before and e.before["suites"] for e in sets] == [None, [QA], None, [BIAS]]
+    assert sets[1].after["suites"] == [QA, BIAS]
     [deleted] = await audit(gate.sessionmaker, "rollout.requirement.delete")
-    assert deleted.details["before"]["use_case"] == CHATBOT and deleted.details["after"] is None
+    assert deleted.before["use_case"] == CHATBOT and deleted.after is None
     assert deleted.actor == f"key:{gate.operator_prefix}"
     # Only operators: an evaluator may publish reports but not set the gate.
     assert_error(await client.get(path, headers=gate.auth("evaluator")), 403)
