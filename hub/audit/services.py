@@ -14,28 +14,14 @@ from uuid import UUID
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.audit.hashing import canonical_json, digest, format_time, to_json_value
+from hub.audit.hashing import HASHED_FIELDS, canonical_json, digest, format_time, to_json_value
 from hub.audit.models import AuditEvent, queue_event
 from hub.auth.principal import Principal
 from hub.errors import HubError
 
 ExportFormat = Literal["jsonl", "csv"]
 
-EXPORT_COLUMNS = (
-    "seq",
-    "created_at",
-    "actor",
-    "actor_tenant_id",
-    "action",
-    "target_type",
-    "target_id",
-    "before",
-    "after",
-    "details",
-    "prev_hash",
-    "hash",
-    "id",
-)
+EXPORT_COLUMNS = (*HASHED_FIELDS, "hash", "id")
 """The fields of an exported event, in CSV column order."""
 
 
