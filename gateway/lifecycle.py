@@ -69,7 +69,7 @@ async def gateway_lifespan(app: Litestar) -> AsyncIterator[None]:
     registry = Registry(app.state.sessionmaker, evidence=app.state.get("release_evidence"))
     telemetry: Telemetry = app.state.telemetry
     metrics = GatewayMetrics(telemetry.meter)
-    tracer = GatewayTracer(telemetry.tracer)
+    tracer = GatewayTracer(telemetry.tracer, enabled=telemetry.tracing)
     dispatcher: Dispatcher | None = None
 
     def capacity_checked() -> None:

@@ -12,12 +12,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from gateway.call import Call
-from gateway.tracing import operation_name
+from gateway.tracing import operation_name, server_endpoint
 from hub.telemetry import semconv
 
 
@@ -137,9 +136,9 @@ class GatewayMetrics:
                 call.completion_tokens,
                 {**attributes, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT, semconv.HUB_TENANT: tenant},
             )
-        url = urlsplit(call.backend.entry.base_url)
-        attributes[semconv.SERVER_ADDRESS] = url.hostname or ""
-        attributes[semconv.SERVER_PORT] = url.port or (443 if url.scheme == "https" else 80)
+        attributes[semconv.SERVER_ADDRESS], attributes[semconv.SERVER_PORT] = server_endpoint(
+            call.backend.entry.base_url
+        )
         if error_code is not None or outcome not in ("ok", "client_disconnected"):
             attributes[semconv.ERROR_TYPE] = error_code or outcome
         self._duration.record(time.perf_counter() - call.upstream_started, attributes)

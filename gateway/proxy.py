@@ -208,7 +208,8 @@ class Gateway:
         except msgspec.DecodeError:
             raise _bad_gateway("The model backend sent an invalid answer") from None
         call.take_usage(data.get("usage"))
-        call.take_response(data)
+        if call.span is not None:
+            call.take_response(data)
         data["model"] = admission.model.name
         self._record(call, "ok", 200)
         return Response(

@@ -76,7 +76,8 @@ class StreamRelay:
                     continue
                 usage = chunk.get("usage")
                 call.take_usage(usage)
-                call.take_response(chunk)
+                if call.span is not None:  # id, served model, finish reasons: for the spans only
+                    call.take_response(chunk)
                 choices = chunk.get("choices")
                 if call.ttft_ms is None and choices and _has_output(choices):
                     call.mark_first_token()

@@ -12,6 +12,7 @@ another task than its start, where the context variables of the request are gone
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -42,14 +43,28 @@ def operation_name(endpoint: Endpoint) -> str:
     return OPERATIONS[endpoint]
 
 
-class GatewayTracer:
-    """Starts and ends the spans of gateway requests."""
+@functools.lru_cache(maxsize=256)
+def server_endpoint(base_url: str) -> tuple[str, int]:
+    """``server.address`` and ``server.port`` of a backend URL (parsed once per backend, not per request)."""
+    url = urlsplit(base_url)
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
 
-    def __init__(self, tracer: Tracer) -> None:
+
+class GatewayTracer:
+    """Starts and ends the spans of gateway requests.
+
+    While tracing is off (``enabled`` False) nothing is started: ``call.span`` stays None, which also
+    tells the relay not to collect span-only details on the hot path.
+    """
+
+    def __init__(self, tracer: Tracer, *, enabled: bool) -> None:
         self._tracer = tracer
+        self._enabled = enabled
 
     def start_request(self, call: Call) -> None:
         """Open the request's span under the current (HTTP server) span."""
+        if not self._enabled:
+            return
         operation = operation_name(call.endpoint)
         call.span = self._tracer.start_span(
             operation,
@@ -91,7 +106,10 @@ class GatewayTracer:
     @contextlib.contextmanager
     def step(self, call: Call, name: str) -> Iterator[Span]:
         """A child span for one step of admission (quota reservation, queue wait)."""
-        parent = trace.set_span_in_context(call.span) if call.span is not None else None
+        if call.span is None:
+            yield trace.INVALID_SPAN
+            return
+        parent = trace.set_span_in_context(call.span)
         with self._tracer.start_as_current_span(name, context=parent, record_exception=False) as span:
             try:
                 yield span
@@ -102,25 +120,26 @@ class GatewayTracer:
 
     def start_upstream(self, call: Call, state: BackendState, upstream_model: str, headers: dict[str, str]) -> None:
         """Open the CLIENT span of the call to ``state`` and put its ``traceparent`` into ``headers``."""
+        call.upstream_started = time.perf_counter()
+        if call.span is None:
+            return
         self.end_upstream(call, None)  # a retry on another backend: the first attempt's span ends here
         operation = operation_name(call.endpoint)
-        url = urlsplit(state.entry.base_url)
-        parent = trace.set_span_in_context(call.span) if call.span is not None else None
+        address, port = server_endpoint(state.entry.base_url)
         span = self._tracer.start_span(
             f"{operation} {upstream_model}",
-            context=parent,
+            context=trace.set_span_in_context(call.span),
             kind=SpanKind.CLIENT,
             attributes={
                 semconv.GEN_AI_OPERATION_NAME: operation,
                 semconv.GEN_AI_PROVIDER_NAME: semconv.PROVIDER_VLLM,
                 semconv.GEN_AI_REQUEST_MODEL: upstream_model,
-                semconv.SERVER_ADDRESS: url.hostname or "",
-                semconv.SERVER_PORT: url.port or (443 if url.scheme == "https" else 80),
+                semconv.SERVER_ADDRESS: address,
+                semconv.SERVER_PORT: port,
                 semconv.HUB_BACKEND: state.entry.name,
             },
         )
         call.upstream_span = span
-        call.upstream_started = time.perf_counter()
         propagate.inject(headers, context=trace.set_span_in_context(span))
 
     def end_upstream(self, call: Call, http_status: int | None, error_type: str | None = None) -> None:
